@@ -1,0 +1,113 @@
+"""Fit the regimes of a (D, size) grid: each regime is a slice, fitted with a bootstrap over seeds."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from typing import Any, Protocol
+
+import numpy as np
+
+from scalinglab.contracts import Measurement
+from scalinglab.errors import DataError
+from scalinglab.fit.estimate import FitResult, fit_power_law
+
+
+class RegimeLike(Protocol):
+    name: str
+    axis: str
+    fixed: int
+    xs: tuple[int, ...]
+    subtract: str | None
+    offset: float
+    predicted: float
+    description: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RegimeFit:
+    """A regime's measured exponent beside its prediction."""
+
+    name: str
+    description: str
+    axis: str
+    fixed: int
+    subtract: str | None
+    predicted: float
+    fit: FitResult
+
+    @property
+    def exponent(self) -> float:
+        return self.fit.exponent
+
+    def to_dict(self) -> dict[str, Any]:
+        lo, hi = self.fit.ci95["alpha"]
+        return {
+            "exponent": self.exponent,
+            "ci95": [lo, hi],
+            "se": self.fit.se["alpha"],
+            "predicted": self.predicted,
+            "description": self.description,
+            "axis": self.axis,
+            "fixed": self.fixed,
+            "subtract": self.subtract,
+            "fit": self.fit.to_dict(),
+        }
+
+
+def curves(
+    measurements: list[Measurement], axis: str, fixed: int, xs: tuple[int, ...], subtract: str | None = None
+) -> np.ndarray:
+    """Per-seed curves along ``axis`` at the other size ``fixed``: array (n_seeds, len(xs)).
+
+    Only seeds that have every point of the slice are used.
+    """
+    table: dict[int, dict[int, float]] = defaultdict(dict)
+    for m in measurements:
+        x, other = (m.data_size, m.model_size) if axis == "data" else (m.model_size, m.data_size)
+        if other != fixed or x not in xs:
+            continue
+        value = m.test_loss - (m.extra[subtract] if subtract else 0.0)
+        table[m.seed][x] = value
+    rows = [[per_seed[x] for x in xs] for per_seed in table.values() if len(per_seed) == len(xs)]
+    return np.array(rows, dtype=float).reshape(-1, len(xs))
+
+
+def fit_regime(measurements: list[Measurement], regime: RegimeLike, n_boot: int = 1000,
+               rng: np.random.Generator | None = None) -> RegimeFit:
+    """Fit one regime's slice: a pure power law after subtracting a limit, or the loss over a known offset."""
+    if len(regime.xs) < 3:
+        raise DataError(f"{regime.name}: only {len(regime.xs)} grid sizes fall in this regime; widen the grid")
+    y = curves(measurements, regime.axis, regime.fixed, regime.xs, regime.subtract)
+    if y.shape[0] == 0:
+        raise DataError(f"{regime.name}: no seed has every point of the slice {regime.description}")
+    fit = fit_power_law(np.array(regime.xs), y, offset=regime.offset, n_boot=n_boot, rng=rng)
+    return RegimeFit(regime.name, regime.description, regime.axis, regime.fixed, regime.subtract, regime.predicted, fit)
+
+
+def fit_slices(measurements: list[Measurement], axis: str, data_sizes: list[int], model_sizes: list[int],
+               separation: float = 8.0, limit: str | None = None, n_boot: int = 100) -> list[dict[str, Any]]:
+    """Fit L = E + A x^-alpha with E free on every slice along ``axis`` where x >= separation * other.
+
+    When ``limit`` names the closed-form limit recorded with each point, the fitted offset E is reported beside it.
+    """
+    xs_all, others = (data_sizes, model_sizes) if axis == "data" else (model_sizes, data_sizes)
+    out = []
+    for other in others:
+        xs = tuple(x for x in xs_all if x >= separation * other)
+        if len(xs) < 4:
+            continue
+        y = curves(measurements, axis, other, xs)
+        if y.shape[0] == 0:
+            continue
+        try:
+            fit = fit_power_law(np.array(xs), y, offset=None, n_boot=n_boot)
+        except DataError:
+            continue
+        row: dict[str, Any] = {"fixed": other, "fit": fit.to_dict()}
+        if limit:
+            exact = [m.extra[limit] for m in measurements
+                     if (m.model_size if axis == "data" else m.data_size) == other and limit in m.extra]
+            row["exact_limit"] = float(np.mean(exact)) if exact else None
+        out.append(row)
+    return out

@@ -1,0 +1,172 @@
+"""Sweep specs: TOML validated by pydantic. Unknown keys and bad values raise SpecError naming the key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from scalinglab.errors import SpecError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Range(_Strict):
+    """A log-spaced grid of integer sizes from ``min`` to ``max`` with ``num`` points (duplicates dropped)."""
+
+    min: int = Field(gt=0)
+    max: int = Field(gt=0)
+    num: int = Field(default=8, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Range":
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+    def values(self) -> list[int]:
+        """The grid: log-spaced, rounded to integers, sorted and unique."""
+        if self.num == 1 or self.min == self.max:
+            return [self.max]
+        return sorted({int(round(v)) for v in np.geomspace(self.min, self.max, self.num)})
+
+
+class TeacherStudentSpec(_Strict):
+    kind: Literal["teacher_student"]
+    features: int = Field(default=4096, gt=0)
+    spectrum_exponent: float = Field(default=0.5, gt=0, allow_inf_nan=False)
+    noise: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    average_teacher: bool = True
+    teacher_seed: int = Field(default=0, ge=0)
+
+    def build(self):
+        from scalinglab.tasks.teacher_student import TeacherStudent
+
+        return TeacherStudent(**self.model_dump(exclude={"kind"}))
+
+
+class RandomFeaturesSpec(_Strict):
+    kind: Literal["random_features"]
+    ridge: float = Field(default=1e-8, ge=0, allow_inf_nan=False)
+
+    def build(self):
+        from scalinglab.models.random_features import RandomFeatures
+
+        return RandomFeatures(**self.model_dump(exclude={"kind"}))
+
+
+TaskSpec = Annotated[Union[TeacherStudentSpec], Field(discriminator="kind")]
+ModelSpec = Annotated[Union[RandomFeaturesSpec], Field(discriminator="kind")]
+
+
+class Grid(_Strict):
+    data: Range
+    size: Range
+
+
+class Spec(_Strict):
+    """A whole sweep: task, model, grid of (data size, model size) and the number of seeds."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    seeds: int = Field(default=4, ge=1, le=10_000)
+    task: TaskSpec
+    model: ModelSpec
+    grid: Grid
+
+    @model_validator(mode="after")
+    def _features_cover_grid(self) -> "Spec":
+        largest = max(self.grid.data.max, self.grid.size.max)
+        features = getattr(self.task, "features", None)
+        if features is not None and features < largest:
+            raise ValueError(f"task.features: {features} is less than the largest grid size ({largest})")
+        return self
+
+    def fingerprint(self) -> str:
+        """Hash of what determines the measurements (everything but the name and the number of seeds)."""
+        payload = self.model_dump(mode="json", exclude={"name", "seeds"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_toml(self) -> str:
+        return dump_toml(self.model_dump(mode="json"))
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p in {"teacher_student", "random_features"})]
+    return ".".join(parts) or "spec"
+
+
+def _error_message(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = _format_loc(first["loc"])
+    kind, msg = first["type"], first["msg"]
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key"
+    if kind == "union_tag_invalid":
+        tag = first.get("ctx", {}).get("tag")
+        allowed = first.get("ctx", {}).get("expected_tags")
+        return f"{where}.kind: unknown kind {tag!r} (expected {allowed})"
+    if kind == "missing":
+        return f"{where}: missing required key"
+    msg = msg.removeprefix("Value error, ")
+    return msg if where == "spec" else f"{where}: {msg}"
+
+
+def parse_spec(data: dict[str, Any]) -> Spec:
+    """Validate a spec given as a dict; raise SpecError with a one-line message naming the key."""
+    try:
+        return Spec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(_error_message(err)) from None
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a TOML spec file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise SpecError(f"{path}: cannot read spec ({err.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{path}: not valid TOML ({err})") from None
+    return parse_spec(data)
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """Write a spec dict as TOML (top-level scalars first, then tables; inline tables for ranges)."""
+
+    def scalar(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {scalar(x)}" for k, x in v.items()) + "}"
+        return repr(v)
+
+    lines = [f"{k} = {scalar(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for k, v in data.items():
+        if isinstance(v, dict):
+            lines += ["", f"[{k}]"] + [f"{kk} = {scalar(vv)}" for kk, vv in v.items()]
+    return "\n".join(lines) + "\n"
+
+
+DEMO_SPEC: dict[str, Any] = {
+    "name": "four-regimes",
+    "seeds": 8,
+    "task": {"kind": "teacher_student", "features": 8192, "spectrum_exponent": 0.5},
+    "model": {"kind": "random_features", "ridge": 1e-8},
+    "grid": {"data": {"min": 16, "max": 1024, "num": 13}, "size": {"min": 16, "max": 1024, "num": 13}},
+}
+
+
+def demo_spec() -> Spec:
+    return parse_spec(DEMO_SPEC)
