@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
-from scalinglab.errors import DataError, ScalingLabError, SpecError
+from scalinglab.errors import ScalingLabError, SpecError
 
 app = typer.Typer(
     add_completion=False,
@@ -52,7 +52,7 @@ def _guard(fn):
             _fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
         except KeyboardInterrupt:
             console.print("interrupted: finished seeds are stored; run again to resume")
-            raise typer.Exit(130)
+            raise typer.Exit(130) from None
 
     return wrapper
 

@@ -1,8 +1,8 @@
 """Fit a power law with offset to curves measured over several seeds, with a bootstrap over seeds.
 
-The loss is least squares in log space (so every decade of loss weighs the same). With a known offset
-(``offset=<float>``, including 0) the fit of log(L - E) against log x is linear and exact; with ``offset=None``
-the offset E >= 0 is fitted too, from a grid of exponents and a local refinement.
+With a known offset (``offset=<float>``, including 0) the fit is least squares of log(L - E) against log x, linear
+and exact. With ``offset=None`` the offset E >= 0 is fitted too, by least squares of relative residuals (equal to
+log-space least squares to first order), with E and A solved exactly for each exponent (variable projection).
 """
 
 from __future__ import annotations
@@ -60,34 +60,37 @@ def _fit_known_offset(x: np.ndarray, y: np.ndarray, offset: float) -> tuple[floa
     return offset, float(np.exp(intercept)), float(-slope)
 
 
+def _profile(x: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each alpha, the (E, A) minimising the relative residuals (E + A x^-alpha - y) / y with
+    0 <= E <= min(y) (variable projection: the law is linear in E and A). Returns (cost, E, A)."""
+    w = 1.0 / y
+    b = x[None, :] ** -alphas[:, None] * w  # (n_alpha, n_x): column of A, weighted
+    a = w  # column of E, weighted
+    saa, sbb, sab = a @ a, np.sum(b * b, axis=1), b @ a
+    sa1, sb1 = a @ (y * w), b @ (y * w)
+    det = saa * sbb - sab**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        E = (sbb * sa1 - sab * sb1) / det
+        A = (saa * sb1 - sab * sa1) / det
+    clip = ~np.isfinite(E) | (E < 0) | (E > y.min())
+    E = np.where(clip, np.clip(np.nan_to_num(E), 0.0, y.min()), E)
+    A = np.where(clip, (sb1 - E * sab) / sbb, A)
+    resid = E[:, None] * a[None, :] + A[:, None] * b - 1.0
+    return np.sum(resid**2, axis=1), E, A
+
+
 def _fit_free_offset(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """Least squares in log space over (E >= 0, A > 0, alpha), best of starts from a grid of alpha."""
-    lx, ly = np.log(x), np.log(y)
-
-    def resid(theta: np.ndarray) -> np.ndarray:
-        E, logA, alpha = theta
-        return np.log(E + np.exp(logA - alpha * lx)) - ly
-
-    best = None
-    ymin = float(y.min())
-    for alpha0 in (0.1, 0.3, 0.6, 1.0, 2.0):
-        # For fixed alpha the law is linear in (E, A): solve it as the starting point.
-        basis = np.column_stack([np.ones_like(x), x**-alpha0])
-        (E0, A0), *_ = np.linalg.lstsq(basis, y, rcond=None)
-        E0 = float(np.clip(E0, 0.0, 0.99 * ymin))
-        A0 = max(float(A0), 1e-12)
-        try:
-            sol = optimize.least_squares(
-                resid, [E0, np.log(A0), alpha0], bounds=([0.0, -np.inf, 0.0], [ymin, np.inf, 10.0]), method="trf"
-            )
-        except ValueError:
-            continue
-        if best is None or sol.cost < best.cost:
-            best = sol
-    if best is None:
-        return np.nan, np.nan, np.nan
-    E, logA, alpha = best.x
-    return float(E), float(np.exp(logA)), float(alpha)
+    """Least squares of relative residuals (log space to first order) over (E >= 0, A, alpha): a grid over alpha
+    with (E, A) solved exactly, refined by a bounded scalar search around the best grid point."""
+    grid = np.linspace(0.01, 4.0, 200)
+    cost, _, _ = _profile(x, y, grid)
+    k = int(np.argmin(cost))
+    lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]
+    res = optimize.minimize_scalar(lambda a: _profile(x, y, np.array([a]))[0][0], bounds=(lo, hi),
+                                   method="bounded", options={"xatol": 1e-8})
+    alpha = float(res.x)
+    _, E, A = _profile(x, y, np.array([alpha]))
+    return float(E[0]), float(A[0]), alpha
 
 
 def fit_power_law(
@@ -134,7 +137,7 @@ def fit_power_law(
     boots = np.array(boots, dtype=float).reshape(-1, 3)
     boots = boots[np.all(np.isfinite(boots), axis=1)]
     names = ("E", "A", "alpha")
-    params = dict(zip(names, (E, A, alpha)))
+    params = dict(zip(names, (E, A, alpha), strict=False))
     if len(boots) >= 20:
         lo, hi = np.percentile(boots, [2.5, 97.5], axis=0)
         ci = {k: (float(lo[i]), float(hi[i])) for i, k in enumerate(names)}

@@ -26,7 +26,7 @@ class Range(_Strict):
     num: int = Field(default=8, ge=1, le=200)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Range":
+    def _ordered(self) -> Range:
         if self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
         return self
@@ -81,7 +81,7 @@ class Spec(_Strict):
     grid: Grid
 
     @model_validator(mode="after")
-    def _features_cover_grid(self) -> "Spec":
+    def _features_cover_grid(self) -> Spec:
         largest = max(self.grid.data.max, self.grid.size.max)
         features = getattr(self.task, "features", None)
         if features is not None and features < largest:
