@@ -1,0 +1,108 @@
+"""Figures of a four-regime experiment (matplotlib, written as PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from scalinglab.contracts import Measurement  # noqa: E402
+from scalinglab.report.analysis import seed_summary  # noqa: E402
+
+LABELS = {
+    "variance_limited_data": ("D", "L(D, P) - L(inf, P)"),
+    "variance_limited_model": ("P", "L(D, P) - L(D, inf)"),
+    "resolution_limited_data": ("D", "L(D, P)"),
+    "resolution_limited_model": ("P", "L(D, P)"),
+}
+
+
+def _pick(values: list[int], k: int = 5) -> list[int]:
+    idx = np.unique(np.round(np.linspace(0, len(values) - 1, min(k, len(values)))).astype(int))
+    return [values[i] for i in idx]
+
+
+def loss_curves(measurements: list[Measurement], fits: dict[str, Any], axis: str, path: Path) -> Path:
+    """Loss against D for several P (axis="data"), or against P for several D, with the closed-form limit."""
+    ds, ps = fits["grid"]["data"], fits["grid"]["size"]
+    xs, others = (ds, ps) if axis == "data" else (ps, ds)
+    limit_key = "loss_model_limit" if axis == "data" else "loss_data_limit"
+    fig, ax = plt.subplots(figsize=(8.4, 4.8))
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(_pick(others))))
+    for color, other in zip(colors, _pick(others)):
+        x, mean, lo, hi = seed_summary(measurements, axis, other, xs)
+        if x.size == 0:
+            continue
+        name = "P" if axis == "data" else "D"
+        ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="o-", ms=3.5, lw=1, color=color, capsize=2,
+                    label=f"{name} = {other}")
+        for row in fits["slices"]["vs_data" if axis == "data" else "vs_model"]:
+            if row["fixed"] == other:  # the free-offset fit of this slice's variance-limited part
+                fx = np.geomspace(min(row["fit"]["x"]), max(row["fit"]["x"]), 40)
+                p = row["fit"]["params"]
+                ax.plot(fx, p["E"] + p["A"] * fx ** -p["alpha"], "--", color=color, lw=2, alpha=0.6)
+    limit = {}
+    for m in measurements:
+        x = m.data_size if axis == "data" else m.model_size
+        limit.setdefault(x, []).append(m.extra.get(limit_key, np.nan))
+    lx = np.array(sorted(limit))
+    ly = np.array([np.mean(limit[x]) for x in lx])
+    other_name = "P" if axis == "data" else "D"
+    ax.plot(lx, ly, "k--", lw=1.2, label=f"{other_name} = inf (closed form)")
+    ax.plot([], [], "--", color="gray", lw=2, alpha=0.6, label="fit E + A x^-a (variance-limited part)")
+    alpha = fits["spectrum_exponent"]
+    ref = ly[0] * (lx / lx[0]) ** -alpha
+    ax.plot(lx, ref, ":", color="gray", lw=1.2, label=f"slope -{alpha:g} (predicted)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    # The interpolation peaks at D = P (ridgeless double descent) reach far above the curves: clip them.
+    top = 4.0 * float(np.nanmax(ly))
+    ax.set_ylim(0.5 * float(np.nanmin(ly)), top)
+    ax.set_xlabel("data size D" if axis == "data" else "model size P (random features)")
+    ax.set_ylabel("population loss (mean over seeds, 16-84%)")
+    ax.set_title(f"loss against {'D' if axis == 'data' else 'P'} (interpolation peaks at D = P clipped)", fontsize=10)
+    ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    ax.grid(True, which="both", alpha=0.2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def regime_panels(measurements: list[Measurement], fits: dict[str, Any], path: Path) -> Path:
+    """The four regimes, each with its fitted power law and the predicted slope."""
+    fig, axes = plt.subplots(2, 2, figsize=(9.5, 7.5))
+    order = ["variance_limited_data", "variance_limited_model", "resolution_limited_data", "resolution_limited_model"]
+    for ax, name in zip(axes.flat, order):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.2)
+        xlabel, ylabel = LABELS[name]
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        r = fits["regimes"].get(name)
+        if r is None:
+            ax.set_title(f"{name}: not measured", fontsize=9)
+            continue
+        f = r["fit"]
+        x = np.array(f["x"])
+        sx, mean, lo, hi = seed_summary(measurements, r["axis"], r["fixed"], [int(v) for v in x], r["subtract"])
+        ax.errorbar(sx, mean, yerr=[mean - lo, hi - mean], fmt="o", ms=4, capsize=2, color="C0", label="measured")
+        p = f["params"]
+        xx = np.geomspace(x.min(), x.max(), 50)
+        ax.plot(xx, p["E"] + p["A"] * xx ** -p["alpha"], "C1-", label=f"fit: {r['exponent']:.3f}")
+        mid = np.sqrt(x.min() * x.max())
+        ymid = p["E"] + p["A"] * mid ** -p["alpha"]
+        ax.plot(xx, p["E"] + (ymid - p["E"]) * (xx / mid) ** -r["predicted"], "k:", label=f"predicted: {r['predicted']:g}")
+        lo_ci, hi_ci = r["ci95"]
+        ax.set_title(f"{name.replace('_', ' ')}\nexponent {r['exponent']:.3f} [{lo_ci:.3f}, {hi_ci:.3f}]", fontsize=9)
+        ax.legend(fontsize=7.5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
