@@ -10,7 +10,7 @@ import numpy as np
 
 from scalinglab.contracts import Measurement
 from scalinglab.errors import DataError
-from scalinglab.fit.estimate import FitResult, fit_power_law
+from scalinglab.fit.curves import CurveFit, fit_power_law
 
 
 class RegimeLike(Protocol):
@@ -34,7 +34,7 @@ class RegimeFit:
     fixed: int
     subtract: str | None
     predicted: float
-    fit: FitResult
+    fit: CurveFit
 
     @property
     def exponent(self) -> float:
@@ -111,3 +111,50 @@ def fit_slices(measurements: list[Measurement], axis: str, data_sizes: list[int]
             row["exact_limit"] = float(np.mean(exact)) if exact else None
         out.append(row)
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """Which regime a one-dimensional slice is in, with the evidence.
+
+    ``z`` is (alpha - 1) / se(alpha): variance-limited when the 95% interval of the exponent after the offset
+    contains 1, resolution-limited when it lies wholly below 1 (Bahri et al. 2024: variance-limited exponents are
+    exactly 1, resolution-limited ones are set by the data and are smaller for d > 4).
+    """
+
+    regime: str
+    exponent: float
+    ci95: tuple[float, float]
+    se: float
+    z: float
+    predicted: float | None
+    consistent_with_prediction: bool | None
+    fit: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"regime": self.regime, "exponent": self.exponent, "ci95": list(self.ci95), "se": self.se,
+                "z_vs_1": self.z, "predicted": self.predicted,
+                "consistent_with_prediction": self.consistent_with_prediction}
+
+
+def regime_verdict(x: np.ndarray, y: np.ndarray, *, groups: np.ndarray | None = None,
+                   predicted: float | None = None, n_boot: int = 500, **kwargs: Any) -> Verdict:
+    """Fit L = E + A x^-alpha to a slice and decide variance-limited or resolution-limited."""
+    from scalinglab.fit.estimate import fit_law
+    from scalinglab.fit.laws import LAWS
+
+    fit = fit_law(LAWS["power_law_offset"], np.asarray(x, dtype=float), np.asarray(y, dtype=float),
+                  groups=groups, n_boot=n_boot, **kwargs)
+    alpha, se = fit.params["alpha"], fit.se["alpha"]
+    lo, hi = fit.ci95["alpha"]
+    if not np.isfinite(se):
+        regime = "undetermined (no bootstrap interval)"
+    elif lo <= 1.0 <= hi:
+        regime = "variance_limited"
+    elif hi < 1.0:
+        regime = "resolution_limited"
+    else:
+        regime = "steeper than variance-limited (exponent significantly above 1)"
+    consistent = None if predicted is None or not np.isfinite(se) else bool(lo <= predicted <= hi)
+    z = (alpha - 1.0) / se if se and np.isfinite(se) else float("nan")
+    return Verdict(regime, alpha, (lo, hi), se, z, predicted, consistent, fit)

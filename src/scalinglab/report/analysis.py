@@ -8,7 +8,7 @@ import numpy as np
 
 from scalinglab.contracts import Measurement
 from scalinglab.errors import DataError
-from scalinglab.fit.estimate import fit_power_law
+from scalinglab.fit.curves import fit_power_law
 from scalinglab.fit.regimes import curves, fit_regime, fit_slices
 from scalinglab.theory.bahri import four_regimes
 

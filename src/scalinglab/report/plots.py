@@ -34,7 +34,7 @@ def loss_curves(measurements: list[Measurement], fits: dict[str, Any], axis: str
     limit_key = "loss_model_limit" if axis == "data" else "loss_data_limit"
     fig, ax = plt.subplots(figsize=(8.4, 4.8))
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(_pick(others))))
-    for color, other in zip(colors, _pick(others)):
+    for color, other in zip(colors, _pick(others), strict=False):
         x, mean, lo, hi = seed_summary(measurements, axis, other, xs)
         if x.size == 0:
             continue
@@ -78,7 +78,7 @@ def regime_panels(measurements: list[Measurement], fits: dict[str, Any], path: P
     """The four regimes, each with its fitted power law and the predicted slope."""
     fig, axes = plt.subplots(2, 2, figsize=(9.5, 7.5))
     order = ["variance_limited_data", "variance_limited_model", "resolution_limited_data", "resolution_limited_model"]
-    for ax, name in zip(axes.flat, order):
+    for ax, name in zip(axes.flat, order, strict=False):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.2)
@@ -98,7 +98,8 @@ def regime_panels(measurements: list[Measurement], fits: dict[str, Any], path: P
         ax.plot(xx, p["E"] + p["A"] * xx ** -p["alpha"], "C1-", label=f"fit: {r['exponent']:.3f}")
         mid = np.sqrt(x.min() * x.max())
         ymid = p["E"] + p["A"] * mid ** -p["alpha"]
-        ax.plot(xx, p["E"] + (ymid - p["E"]) * (xx / mid) ** -r["predicted"], "k:", label=f"predicted: {r['predicted']:g}")
+        ax.plot(xx, p["E"] + (ymid - p["E"]) * (xx / mid) ** -r["predicted"], "k:",
+                label=f"predicted: {r['predicted']:g}")
         lo_ci, hi_ci = r["ci95"]
         ax.set_title(f"{name.replace('_', ' ')}\nexponent {r['exponent']:.3f} [{lo_ci:.3f}, {hi_ci:.3f}]", fontsize=9)
         ax.legend(fontsize=7.5)

@@ -1,0 +1,161 @@
+"""Fit a power law with offset to curves measured over several seeds, with a bootstrap over seeds.
+
+With a known offset (``offset=<float>``, including 0) the fit is least squares of log(L - E) against log x, linear
+and exact. With ``offset=None`` the offset E >= 0 is fitted too, by least squares of relative residuals (equal to
+log-space least squares to first order), with E and A solved exactly for each exponent (variable projection).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+from scipy import optimize
+
+from scalinglab.errors import DataError
+from scalinglab.fit.laws import power_law_offset
+
+
+@dataclasses.dataclass(frozen=True)
+class CurveFit:
+    """A fitted law with a bootstrap interval: what the CLI prints, the report plots and JSON stores."""
+
+    law: str
+    params: dict[str, float]
+    ci95: dict[str, tuple[float, float]]
+    se: dict[str, float]
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+    n_seeds: int
+    offset_fixed: float | None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def exponent(self) -> float:
+        return self.params["alpha"]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return power_law_offset(x, self.params["E"], self.params["A"], self.params["alpha"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "law": self.law,
+            "params": self.params,
+            "ci95": {k: list(v) for k, v in self.ci95.items()},
+            "se": self.se,
+            "x": list(self.x),
+            "y": list(self.y),
+            "n_seeds": self.n_seeds,
+            "offset_fixed": self.offset_fixed,
+            "warnings": list(self.warnings),
+        }
+
+
+def _fit_known_offset(x: np.ndarray, y: np.ndarray, offset: float) -> tuple[float, float, float]:
+    z = y - offset
+    if np.any(z <= 0):
+        return np.nan, np.nan, np.nan
+    slope, intercept = np.polyfit(np.log(x), np.log(z), 1)
+    return offset, float(np.exp(intercept)), float(-slope)
+
+
+def _profile(x: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each alpha, the (E, A) minimising the relative residuals (E + A x^-alpha - y) / y with
+    0 <= E <= min(y) (variable projection: the law is linear in E and A). Returns (cost, E, A)."""
+    w = 1.0 / y
+    b = x[None, :] ** -alphas[:, None] * w  # (n_alpha, n_x): column of A, weighted
+    a = w  # column of E, weighted
+    saa, sbb, sab = a @ a, np.sum(b * b, axis=1), b @ a
+    sa1, sb1 = a @ (y * w), b @ (y * w)
+    det = saa * sbb - sab**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        E = (sbb * sa1 - sab * sb1) / det
+        A = (saa * sb1 - sab * sa1) / det
+    clip = ~np.isfinite(E) | (E < 0) | (E > y.min())
+    E = np.where(clip, np.clip(np.nan_to_num(E), 0.0, y.min()), E)
+    A = np.where(clip, (sb1 - E * sab) / sbb, A)
+    resid = E[:, None] * a[None, :] + A[:, None] * b - 1.0
+    return np.sum(resid**2, axis=1), E, A
+
+
+def _fit_free_offset(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Least squares of relative residuals (log space to first order) over (E >= 0, A, alpha): a grid over alpha
+    with (E, A) solved exactly, refined by a bounded scalar search around the best grid point."""
+    grid = np.linspace(0.01, 4.0, 200)
+    cost, _, _ = _profile(x, y, grid)
+    k = int(np.argmin(cost))
+    lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]
+    res = optimize.minimize_scalar(lambda a: _profile(x, y, np.array([a]))[0][0], bounds=(lo, hi),
+                                   method="bounded", options={"xatol": 1e-8})
+    alpha = float(res.x)
+    _, E, A = _profile(x, y, np.array([alpha]))
+    return float(E[0]), float(A[0]), alpha
+
+
+def fit_power_law(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    offset: float | None = 0.0,
+    n_boot: int = 1000,
+    rng: np.random.Generator | None = None,
+) -> CurveFit:
+    """Fit L = E + A x^-alpha to curves ``y`` of shape (n_seeds, n_x) (or (n_x,) for one curve).
+
+    The point estimate fits the mean over seeds; the 95% interval and standard error come from refitting the
+    mean of seeds resampled with replacement (``n_boot`` times). ``offset`` fixes E (0 for a pure power law);
+    ``None`` fits it.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.atleast_2d(np.asarray(y, dtype=float))
+    if y.shape[1] != x.size:
+        raise DataError(f"fit: {x.size} sizes but curves of length {y.shape[1]}")
+    if x.size < 3:
+        raise DataError(f"fit: need at least 3 distinct sizes, got {x.size}")
+    if not np.all(np.isfinite(y)) or not np.all(np.isfinite(x)) or np.any(x <= 0):
+        raise DataError("fit: sizes must be positive and losses finite")
+    warnings = []
+    if offset is None and x.size < 4:
+        warnings.append("fewer than 4 sizes support a fit with a free offset")
+    rng = rng or np.random.default_rng(0)
+
+    def fit(curve: np.ndarray) -> tuple[float, float, float]:
+        if offset is None:
+            return _fit_free_offset(x, curve)
+        return _fit_known_offset(x, curve, offset)
+
+    mean = y.mean(axis=0)
+    if np.any(mean - (offset or 0.0) <= 0):
+        raise DataError("fit: the mean loss minus its offset is not positive at every size; no power law fits")
+    E, A, alpha = fit(mean)
+    n = y.shape[0]
+    boots = []
+    if n > 1 and n_boot > 0:
+        for _ in range(n_boot):
+            boots.append(fit(y[rng.integers(0, n, n)].mean(axis=0)))
+    boots = np.array(boots, dtype=float).reshape(-1, 3)
+    boots = boots[np.all(np.isfinite(boots), axis=1)]
+    names = ("E", "A", "alpha")
+    params = dict(zip(names, (E, A, alpha), strict=False))
+    if len(boots) >= 20:
+        lo, hi = np.percentile(boots, [2.5, 97.5], axis=0)
+        ci = {k: (float(lo[i]), float(hi[i])) for i, k in enumerate(names)}
+        se = {k: float(boots[:, i].std(ddof=1)) for i, k in enumerate(names)}
+    else:
+        ci = {k: (np.nan, np.nan) for k in names}
+        se = {k: np.nan for k in names}
+        warnings.append("no bootstrap interval: fewer than 2 seeds")
+    if offset is None and E <= 1e-12 * float(mean.min()):
+        warnings.append("fitted offset sits at its lower bound 0")
+    return CurveFit(
+        law="power_law_offset" if offset is None else ("power_law" if offset == 0 else "power_law_offset"),
+        params=params,
+        ci95=ci,
+        se=se,
+        x=tuple(float(v) for v in x),
+        y=tuple(float(v) for v in mean),
+        n_seeds=n,
+        offset_fixed=None if offset is None else float(offset),
+        warnings=tuple(warnings),
+    )

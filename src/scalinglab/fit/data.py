@@ -1,0 +1,185 @@
+"""Measurements from a CSV file: typed columns, derived columns, row filters, with errors naming row or column.
+
+Expressions (``--define "D=C/(6*N)"``, ``--where "split == 'fit'"``) are parsed with ``ast`` and evaluated
+over whole columns (names with spaces in backticks); only arithmetic, comparisons, boolean operators, column
+names, literals and the functions log, log10, exp, sqrt and abs are allowed.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import operator
+import re
+from pathlib import Path
+
+import numpy as np
+
+from scalinglab.errors import DataError, SpecError
+
+FUNCTIONS = {"log": np.log, "log10": np.log10, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs}
+BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+          ast.Pow: operator.pow}
+COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+           ast.Gt: operator.gt, ast.GtE: operator.ge}
+
+
+def read_csv(path: str | Path) -> dict[str, np.ndarray]:
+    """Columns of a CSV file: float arrays where every value parses as a number, else string arrays."""
+    path = Path(path)
+    try:
+        with path.open(newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            rows = list(reader)
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror})") from None
+    except (csv.Error, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not a readable CSV file ({err})") from None
+    if not header:
+        raise DataError(f"{path}: empty file, no header row")
+    header = [h.strip() for h in header]
+    for i, row in enumerate(rows):
+        if len(row) != len(header):
+            raise DataError(f"{path}: row {i + 2} has {len(row)} fields, the header has {len(header)}")
+    columns: dict[str, np.ndarray] = {}
+    for j, name in enumerate(header):
+        if not name:
+            continue
+        values = [row[j].strip() for row in rows]
+        try:
+            columns[name] = np.array([float(v) if v != "" else np.nan for v in values], dtype=float)
+        except ValueError:
+            columns[name] = np.array(values, dtype=object)
+    return columns
+
+
+def evaluate(expr: str, columns: dict[str, np.ndarray], what: str) -> np.ndarray:
+    """Evaluate an expression over columns; SpecError naming ``what`` and the problem otherwise.
+
+    A column whose name is not an identifier is written in backticks: ``Training FLOP`` as `Training FLOP`.
+    """
+    quoted = re.findall(r"`([^`]+)`", expr)
+    if quoted:
+        columns = dict(columns)
+        for i, name in enumerate(dict.fromkeys(quoted)):
+            if name not in columns:
+                raise SpecError(f"{what}: unknown column {name!r} (columns: {', '.join(columns)})")
+            columns[f"_quoted_{i}"] = columns[name]
+            expr = expr.replace(f"`{name}`", f"_quoted_{i}")
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        raise SpecError(f"{what}: cannot parse {expr!r}") from None
+
+    def ev(node: ast.AST):
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id not in columns:
+                raise SpecError(f"{what}: unknown column {node.id!r} (columns: {', '.join(columns)})")
+            return columns[node.id]
+        if isinstance(node, ast.BinOp) and type(node.op) in BINARY:
+            return BINARY[type(node.op)](_num(ev(node.left)), _num(ev(node.right)))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -_num(ev(node.operand))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return np.logical_not(ev(node.operand))
+        if isinstance(node, ast.BoolOp):
+            op = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+            out = ev(node.values[0])
+            for v in node.values[1:]:
+                out = op(out, ev(v))
+            return out
+        if isinstance(node, ast.Compare):
+            left, out = ev(node.left), True
+            for op, right_node in zip(node.ops, node.comparators, strict=False):
+                if type(op) not in COMPARE:
+                    raise SpecError(f"{what}: operator not allowed in {expr!r}")
+                right = ev(right_node)
+                out = np.logical_and(out, COMPARE[type(op)](left, right))
+                left = right
+            return out
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS
+                and len(node.args) == 1 and not node.keywords):
+            return FUNCTIONS[node.func.id](_num(ev(node.args[0])))
+        raise SpecError(f"{what}: {type(node).__name__} not allowed in {expr!r}")
+
+    def _num(v):
+        if isinstance(v, np.ndarray) and v.dtype == object:
+            raise SpecError(f"{what}: arithmetic on a text column in {expr!r}")
+        if isinstance(v, str):
+            raise SpecError(f"{what}: arithmetic on text in {expr!r}")
+        return v
+
+    with np.errstate(all="ignore"):
+        return ev(tree)
+
+
+def prepare(columns: dict[str, np.ndarray], *, y: str, x: list[str], define: list[str] = (),
+            where: list[str] = (), drop_highest: int = 0, group: str | None = None,
+            path: str = "data") -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """Sizes X (n, len(x)), losses y, optional group labels, and the original row numbers (1-based data rows).
+
+    Applies ``define`` (NAME=EXPR), then ``where`` filters, then drops the ``drop_highest`` largest losses.
+    Raises DataError naming the row and column of a missing, non-numeric, non-finite or non-positive value.
+    """
+    columns = dict(columns)
+    n = len(next(iter(columns.values()))) if columns else 0
+    for item in define:
+        name, sep, expr = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise SpecError(f"--define: expected NAME=EXPRESSION, got {item!r}")
+        value = evaluate(expr, columns, f"--define {name}")
+        columns[name] = np.broadcast_to(np.asarray(value, dtype=float), (n,)).copy()
+    keep = np.ones(n, dtype=bool)
+    for expr in where:
+        mask = evaluate(expr, columns, "--where")
+        if np.asarray(mask).dtype != bool:
+            raise SpecError(f"--where: {expr!r} is not a condition")
+        keep &= np.broadcast_to(mask, (n,))
+    rows = np.flatnonzero(keep) + 2  # line numbers in the file (header is line 1)
+    for name in [y, *x] + ([group] if group else []):
+        if name not in columns:
+            raise DataError(f"{path}: no column {name!r} (columns: {', '.join(columns)})")
+    for name in [y, *x]:
+        col = columns[name]
+        if col.dtype == object:
+            bad = next(i for i, v in enumerate(col) if _not_number(v))
+            raise DataError(f"{path}: column {name!r} row {bad + 2}: {col[bad]!r} is not a number")
+    Y = columns[y][keep]
+    X = np.column_stack([columns[c][keep] for c in x]) if x else np.empty((keep.sum(), 0))
+    for j, name in enumerate([y, *x]):
+        col = Y if j == 0 else X[:, j - 1]
+        bad = np.flatnonzero(~np.isfinite(col))
+        if bad.size:
+            raise DataError(f"{path}: column {name!r} row {rows[bad[0]]}: value is missing or not finite")
+        bad = np.flatnonzero(col <= 0)
+        if bad.size:
+            raise DataError(f"{path}: column {name!r} row {rows[bad[0]]}: {col[bad[0]]:g} is not positive")
+    if drop_highest < 0:
+        raise SpecError(f"--drop-highest: must be non-negative, got {drop_highest}")
+    if drop_highest:
+        order = np.argsort(Y, kind="stable")[: max(len(Y) - drop_highest, 0)]
+        order.sort()
+        X, Y, rows = X[order], Y[order], rows[order]
+    if len(Y) == 0:
+        raise DataError(f"{path}: no rows left to fit")
+    for j, name in enumerate(x):
+        if np.unique(X[:, j]).size < 2:
+            raise DataError(f"{path}: column {name!r} has a single distinct value; no scaling law can be fitted")
+    groups = columns[group][keep] if group else None
+    if group and drop_highest:
+        groups = columns[group][keep][order]
+    return X, Y, groups, rows
+
+
+def _not_number(v: str) -> bool:
+    try:
+        float(v)
+        return False
+    except ValueError:
+        return True
