@@ -51,13 +51,42 @@ from scalinglab.tasks.teacher_student import TeacherStudent
 RIDGE = 1e-8  # relative ridge, the RandomFeatures default: penalty = RIDGE * mean squared feature-vector norm
 
 
+class ForeignLoad:
+    """CPU seconds used on this machine by other processes while the benchmark ran (Linux /proc/stat).
+
+    Timings are only meaningful when this stays near zero; it is printed and written with the results.
+    """
+
+    def __init__(self) -> None:
+        self.start = self._snapshot()
+
+    @staticmethod
+    def _snapshot() -> tuple[float, float] | None:
+        try:
+            fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        except (OSError, ValueError):
+            return None
+        busy = sum(fields[:8]) - fields[3] - fields[4]  # all but idle and iowait
+        t = os.times()
+        own = t.user + t.system + t.children_user + t.children_system
+        return busy / os.sysconf("SC_CLK_TCK"), own
+
+    def seconds(self) -> float | None:
+        end = self._snapshot()
+        if self.start is None or end is None:
+            return None
+        return max(0.0, (end[0] - self.start[0]) - (end[1] - self.start[1]))
+
+
 def best_of(fn, repeats: int) -> tuple[float, object]:
-    """Smallest wall time of ``repeats`` calls of fn() and the last result."""
+    """Smallest wall time of ``repeats`` calls of fn() and the result of that call."""
     best, out = float("inf"), None
     for _ in range(repeats):
         t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
+        res = fn()
+        dt = time.perf_counter() - t
+        if dt < best:
+            best, out = dt, res
     return best, out
 
 
@@ -188,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="repeats of the timed calls (best is reported)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--test-size", type=int, default=10_000, help="test points of the sklearn baseline")
+    ap.add_argument("--baseline-repeats", type=int, default=1, help="runs of the baseline (best is reported)")
+    ap.add_argument("--retries", type=int, default=3,
+                    help="reruns of a phase during which other processes used CPU (the fastest run is kept)")
+    ap.add_argument("--foreign-tolerance", type=float, default=0.3, metavar="SECONDS",
+                    help="CPU seconds other processes may use during a phase before it is rerun")
     ap.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT")
     args = ap.parse_args(argv)
 
@@ -197,18 +231,41 @@ def main(argv: list[str] | None = None) -> int:
     D, P, S = max(ds), max(ps), task.features
     info = machine_info()
 
+    foreign, retried = {}, {}
     with threadpool_limits(limits=args.threads):
         info["blas_threads"] = sorted({i["num_threads"] for i in threadpool_info()})
         task.eigenvalues, task.teacher  # noqa: B018 - cached, keep out of the timings
         time_ours(task, [16], [16], args.seed, 1)  # warm-up (imports, BLAS thread start)
-        t_ours, ms = time_ours(task, ds, ps, args.seed, args.repeats)
-        setup = time_setup(task, D, P, args.seed, args.repeats)
-        largest = time_largest(task, D, P, args.seed, args.repeats)
-        base = run_baseline(task, ds, ps, args.seed, args.test_size)
+
+        def phase(name, fn, seconds):
+            """Run a timed phase; rerun it (up to --retries times) while other processes took CPU during it."""
+            best = None
+            for attempt in range(args.retries + 1):
+                load = ForeignLoad()
+                out = fn()
+                other = load.seconds()
+                if best is None or seconds(out) < seconds(best[0]):
+                    best = (out, other, attempt)
+                if other is not None and other < args.foreign_tolerance:
+                    break
+            foreign[name] = best[1]
+            retried[name] = attempt
+            return best[0]
+
+        t_ours, ms = phase("ours", lambda: time_ours(task, ds, ps, args.seed, args.repeats), lambda r: r[0])
+        setup = phase("setup", lambda: time_setup(task, D, P, args.seed, args.repeats), lambda r: sum(r.values()))
+        largest = phase("largest", lambda: time_largest(task, D, P, args.seed, args.repeats), lambda r: r["solve"])
+        base = phase("baseline",
+                     lambda: min((run_baseline(task, ds, ps, args.seed, args.test_size)
+                                  for _ in range(args.baseline_repeats)), key=lambda b: b["total"]),
+                     lambda r: r["total"])
     info["loadavg_end"] = os.getloadavg()[0]
 
     t_setup = sum(setup.values())
     t_grid = t_ours - t_setup
+    # Each Measurement's wall_seconds is its own solve plus an equal share of the setup, so the sum less the
+    # (separately timed) setup approximates the per-point solves; the rest is the limits and nested products.
+    t_points = sum(m.wall_seconds for m in ms) - t_setup
     npts = len(ds) * len(ps)
     ours = {(m.data_size, m.model_size): m for m in ms}
 
@@ -238,10 +295,15 @@ def main(argv: list[str] | None = None) -> int:
         "grid": {"data_sizes": ds, "model_sizes": ps, "points": npts, "latent_features": S},
         "seed": args.seed,
         "repeats": args.repeats,
+        "baseline_repeats": args.baseline_repeats,
+        "foreign_cpu_s": foreign,
+        "phase_reruns": retried,
         "ours_s": t_ours,
         "ours_setup_s": t_setup,
         "ours_setup_steps_s": setup,
         "ours_minus_setup_s": t_grid,
+        "ours_per_point_solves_s_approx": t_points,
+        "ours_limits_and_block_products_s_approx": t_grid - t_points,
         "baseline_s": base["total"],
         "baseline_setup_s": base["setup"],
         "baseline_loop_s": base["loop"],
@@ -272,14 +334,19 @@ def main(argv: list[str] | None = None) -> int:
           f"scipy {info['scipy']}, sklearn {info['sklearn']}")
     print(f"BLAS: {'; '.join(info['blas'])}")
     print(f"grid: {len(ds)} x {len(ps)} = {npts} points, D, P in {ds[0]}..{ds[-1]}, S = {S}, seed {args.seed}")
-    print(f"load average (1 min) at start {info['loadavg_start']:.2f}, at end {info['loadavg_end']:.2f}")
+    print(f"load average (1 min) at start {info['loadavg_start']:.2f}, at end {info['loadavg_end']:.2f}; "
+          "CPU seconds used by other processes during the kept run of: "
+          + ", ".join(f"{k} {'n/a' if v is None else f'{v:.1f}'}" for k, v in foreign.items())
+          + f" (reruns: {', '.join(f'{k} {v}' for k, v in retried.items())})")
     print()
-    print(f"{'timing':<58}{'seconds':>10}")
+    print(f"{'timing':<66}{'seconds':>10}")
     rows = [
         (f"ours: learning_curve, whole grid (best of {args.repeats})", t_ours),
         ("  setup: draws + latent-space products (sum of below)", t_setup),
         *[(f"    {k}", v) for k, v in setup.items()],
         ("  ours minus setup (all 169 grid points + limits)", t_grid),
+        ("    per-point solves (sum of wall_seconds less setup, approx.)", t_points),
+        ("    limits + nested block products (rest, approx.)", t_grid - t_points),
         (f"baseline: sklearn Ridge loop, total (n_test = {args.test_size})", base["total"]),
         ("  draws, Phi, test features", base["setup"]),
         ("  fit + score loop", base["loop"]),
@@ -289,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         ("  Cholesky + triangular solves", largest["cholesky_solve"]),
     ]
     for name, v in rows:
-        print(f"{name:<58}{v:>10.4f}")
+        print(f"{name:<66}{v:>10.4f}")
     print()
     print(f"baseline / ours                         {res['ratio_baseline_over_ours']:8.2f}x")
     print(f"baseline loop / (ours minus setup)      {res['ratio_baseline_loop_over_ours_minus_setup']:8.2f}x")
@@ -306,9 +373,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{c['D']:>6}{c['P']:>6}{c['ours']:>14.6g}{c['sklearn_test_mse']:>14.6g}{c['rel_diff']:>10.2%}"
               f"{c['z']:>7.2f}")
     print(f"sampled agreement (|z| < 4 at every point): {'ok' if agree else 'FAILED'}")
+    ex = {k.removeprefix("agreement_exact_"): v for k, v in res.items() if k.startswith("agreement_exact_")}
     print(f"exact population loss of the sklearn coefficients vs ours, relative difference: "
-          f"P < D max {res['agreement_exact_max_rel_P_lt_D']:.1e} (median {res['agreement_exact_median_rel_P_lt_D']:.1e}), "
-          f"P >= D max {res['agreement_exact_max_rel_P_ge_D']:.1e} (median {res['agreement_exact_median_rel_P_ge_D']:.1e})")
+          f"P < D max {ex['max_rel_P_lt_D']:.1e} (median {ex['median_rel_P_lt_D']:.1e}), "
+          f"P >= D max {ex['max_rel_P_ge_D']:.1e} (median {ex['median_rel_P_ge_D']:.1e})")
     if base["warnings"]:
         print(f"sklearn emitted {base['warnings']} warnings during the loop: {', '.join(base['warning_kinds'])}")
 

@@ -1,0 +1,49 @@
+"""Shared helpers for the sweep, store, runner and CLI tests: tiny specs that run in milliseconds."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scalinglab.sweep.spec import Spec, dump_toml, parse_spec
+
+TINY: dict[str, Any] = {
+    "name": "tiny",
+    "seeds": 3,
+    "task": {"kind": "teacher_student", "features": 256, "spectrum_exponent": 0.5},
+    "model": {"kind": "random_features"},
+    "grid": {"data": {"min": 8, "max": 64, "num": 4}, "size": {"min": 8, "max": 64, "num": 4}},
+}
+
+
+def spec_dict(**top: Any) -> dict[str, Any]:
+    """A deep copy of the tiny spec with top-level keys replaced."""
+    d = copy.deepcopy(TINY)
+    d.update(copy.deepcopy(top))
+    return d
+
+
+def make_spec(**top: Any) -> Spec:
+    return parse_spec(spec_dict(**top))
+
+
+def write_spec(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(dump_toml(data))
+    return path
+
+
+@pytest.fixture
+def tiny_spec() -> Spec:
+    return make_spec()
+
+
+@pytest.fixture
+def one_blas_thread():
+    """One BLAS thread: on a small shared machine an oversubscribed BLAS makes tiny solves 10x slower."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
