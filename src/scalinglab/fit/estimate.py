@@ -58,8 +58,11 @@ class FitResult:
         draws = {n: self.draws[:, j] for j, n in enumerate(self.law.names)}
         preds = self.law(X, draws)  # (n, B)
         if prediction:
+            # In-sample residuals are smaller than new errors by about sqrt((n - p) / n) (p fitted parameters).
             rng = rng or np.random.default_rng(0)
-            preds = preds * np.exp(rng.choice(self.residuals, size=preds.shape))
+            n, p = len(self.residuals), len(self.law.params)
+            inflate = np.sqrt(n / (n - p)) if n > p else 1.0
+            preds = preds * np.exp(inflate * rng.choice(self.residuals, size=preds.shape))
         q = 100 * (1 - level) / 2
         lo, hi = np.nanpercentile(preds, [q, 100 - q], axis=1)
         return lo, hi
@@ -107,9 +110,12 @@ class _Problem:
         self.logscale = np.array([p.log or (p.linear and p.name != law.offset) for p in law.params])
         lower = np.array([p.lower for p in law.params], dtype=float)
         upper = np.array([p.upper for p in law.params], dtype=float)
-        if law.offset:  # an irreducible loss lies below every observed loss
+        if law.offset:
+            # The irreducible loss lies below the noiseless loss at every size, but a noisy observation may fall
+            # below it: bounding it by the smallest observation pins it there (a zero-width interval that misses
+            # the truth). It cannot lie above every observation, though.
             j = law.names.index(law.offset)
-            upper[j] = min(upper[j], float(y.min()))
+            upper[j] = min(upper[j], float(y.max()))
         if law.name == "m4":  # the loss of random guessing lies above every observed loss
             j = law.names.index("E_0")
             lower[j] = max(lower[j], float(y.max()) * (1 + 1e-9))
