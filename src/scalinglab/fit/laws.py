@@ -132,7 +132,7 @@ def _broken(k: int) -> Law:
               Param("c0", -1.0, 5.0, grid=(0.0, 0.1, 0.3, 0.8))]
     for i in range(1, k + 1):
         params += [Param(f"d{i}", 1e-300, np.inf, log=True),
-                   Param(f"c{i}", -5.0, 5.0, grid=(-0.5, 0.3, 1.0, 3.0)),
+                   Param(f"c{i}", -20.0, 20.0, grid=(-0.5, 0.3, 1.0, 3.0)),
                    Param(f"f{i}", 1e-3, 20.0, log=True, grid=(0.05, 0.3, 1.0))]
 
     def func(x, a, b, c0, **breaks):
