@@ -123,7 +123,7 @@ def test_intervals_cover_the_truth_and_are_not_too_wide(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TRUTH))
 def test_intervals_cover_the_truth_in_90_of_100_trials(name):
-    hits, ratio = coverage_trials(name, trials=100, n_boot=300)
+    hits, ratio = coverage_trials(name, trials=100, n_boot=200)
     assert min(hits.values()) >= 90, hits
     assert max(ratio.values()) <= 2.0, ratio
 
