@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from scalinglab.contracts import Measurement  # noqa: E402
@@ -91,6 +92,9 @@ def regime_panels(measurements: list[Measurement], fits: dict[str, Any], path: P
             continue
         f = r["fit"]
         x = np.array(f["x"])
+        ax.set_xticks(x)  # the grid sizes themselves: default log labels collide on less than a decade
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%d"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         sx, mean, lo, hi = seed_summary(measurements, r["axis"], r["fixed"], [int(v) for v in x], r["subtract"])
         ax.errorbar(sx, mean, yerr=[mean - lo, hi - mean], fmt="o", ms=4, capsize=2, color="C0", label="measured")
         p = f["params"]
