@@ -136,3 +136,16 @@ def test_cli_reproduce_list_and_run(tmp_path):
     assert res.exit_code == 0, res.output
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["id"] == "brill-fig4" and summary["quick"] is True and all(c["ok"] for c in summary["checks"])
+
+
+def test_index_of_several_recipes_links_each_and_counts_checks(tmp_path):
+    summaries = [recipes.reproduce(rid, tmp_path / rid, quick=True) for rid in ("brill-fig2", "brill-fig4")]
+    summaries[1]["checks"][0]["ok"] = False  # a failed check must show in the counts
+    combined = recipes.write_index(tmp_path, summaries, quick=True)
+    n = sum(len(s["checks"]) for s in summaries)
+    assert combined["checks"] == n and combined["checks_passed"] == n - 1
+    assert [s["id"] for s in json.loads((tmp_path / "summary.json").read_text())["recipes"]] == [
+        "brill-fig2", "brill-fig4"]
+    html = (tmp_path / "index.html").read_text()
+    assert 'href="brill-fig2/index.html"' in html and 'href="brill-fig4/index.html"' in html
+    assert f"{n - 1} of {n} checks pass" in html

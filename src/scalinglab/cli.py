@@ -479,10 +479,12 @@ def reproduce(
     root = out if out is not None else Path("reproduce")
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     failed = 0
+    summaries = []
     for rid in ids:
         folder = root / rid if (recipe_id == "all" or out is None) else root
         with Progress(*columns, console=console, transient=True) as progress:
             summary = recipes.reproduce(rid, folder, quick, progress=_recipe_progress(progress, rid), workers=workers)
+        summaries.append(summary)
         table = Table(title=f"{rid} ({'quick' if quick else 'paper configuration'}): {folder / 'index.html'}")
         for col in ("check", "measured", "predicted", "tolerance", "ok"):
             table.add_column(col, justify="left" if col == "check" else "right")
@@ -491,6 +493,9 @@ def reproduce(
                           "[green]ok[/]" if ch["ok"] else "[red]FAIL[/]")
             failed += not ch["ok"]
         out_console.print(table)
+    if recipe_id == "all":
+        recipes.write_index(root, summaries, quick)
+        out_console.print(f"index: {root / 'index.html'}")
     if failed:
         console.print(f"[yellow]warning:[/] {failed} check(s) failed; see summary.json")
 

@@ -132,6 +132,39 @@ def write_outputs(out: Path, recipe: Recipe, quick: bool, result: dict[str, Any]
     return summary
 
 
+_INDEX = """<!doctype html>
+<html><head><meta charset="utf-8"><title>scalinglab reproductions</title>
+<style>
+body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 4px 8px; }
+.ok { color: #1a7f37; } .fail { color: #cf222e; }
+</style></head><body>
+<h1>Reproduced figures</h1>
+<p>{{ total_ok }} of {{ total }} checks pass over {{ rows|length }} recipes{% if quick %} (quick configurations)
+{% endif %}.</p>
+<table><tr><th>recipe</th><th>paper</th><th>title</th><th>checks passed</th></tr>
+{% for r in rows %}<tr><td><a href="{{ r.id }}/index.html">{{ r.id }}</a></td><td>{{ r.paper }}</td>
+<td>{{ r.title }}</td><td class="{{ 'ok' if r.ok == r.n else 'fail' }}">{{ r.ok }} / {{ r.n }}</td></tr>
+{% endfor %}</table>
+</body></html>
+"""
+
+
+def write_index(root: Path, summaries: list[dict[str, Any]], quick: bool) -> dict[str, Any]:
+    """``root/index.html`` linking every recipe's page with its pass count, and ``root/summary.json`` holding
+    every recipe's summary; return the latter."""
+    root = Path(root)
+    rows = [{"id": s["id"], "paper": s["paper"], "title": get(s["id"]).title, "n": len(s["checks"]),
+             "ok": sum(c["ok"] for c in s["checks"])} for s in summaries]
+    combined = {"quick": bool(quick), "recipes": summaries,
+                "checks_passed": sum(r["ok"] for r in rows), "checks": sum(r["n"] for r in rows)}
+    (root / "summary.json").write_text(json.dumps(combined, indent=2))
+    env = Environment(autoescape=select_autoescape(default_for_string=True))
+    (root / "index.html").write_text(env.from_string(_INDEX).render(
+        rows=rows, quick=quick, total=combined["checks"], total_ok=combined["checks_passed"]))
+    return combined
+
+
 def reproduce(recipe_id: str, out: Path, quick: bool, progress: Progress | None = None,
               workers: int = 1) -> dict[str, Any]:
     """Run one recipe and write its outputs into ``out``; return the summary."""
