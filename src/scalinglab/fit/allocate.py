@@ -8,7 +8,7 @@ import numpy as np
 from scipy import optimize
 
 from scalinglab.errors import DataError
-from scalinglab.fit.estimate import FitResult
+from scalinglab.fit.estimate import FitResult, widened_percentiles
 
 
 def chinchilla_optimum(C: np.ndarray, A, alpha, B, beta) -> tuple[np.ndarray, np.ndarray]:
@@ -61,6 +61,8 @@ def compute_optimal(fit: FitResult, budgets: np.ndarray) -> list[dict[str, Any]]
         if draws:
             for key, arr in (("N", Nb[i]), ("D", Db[i]), ("tokens_per_parameter", Db[i] / Nb[i])):
                 finite = arr[np.isfinite(arr)]
-                row[f"{key}_ci95"] = [float(v) for v in np.percentile(finite, [2.5, 97.5])] if finite.size else None
+                band = widened_percentiles(finite[:, None], np.array([row[key]]), fit.widen)[:, 0] \
+                    if finite.size else None
+                row[f"{key}_ci95"] = None if band is None else [float(v) for v in band]
         out.append(row)
     return out

@@ -43,6 +43,7 @@ class FitResult:
     draws: np.ndarray = dataclasses.field(repr=False)
     residuals: np.ndarray = dataclasses.field(repr=False)
     holdout_rmse_log: float | None = None
+    widen: float = 1.0  # small-sample factor applied to the bootstrap intervals (see ``small_sample_factor``)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.law(_as_matrix(X, self.law.inputs), self.params)
@@ -63,9 +64,12 @@ class FitResult:
             n, p = len(self.residuals), len(self.law.params)
             inflate = np.sqrt(n / (n - p)) if n > p else 1.0
             preds = preds * np.exp(inflate * rng.choice(self.residuals, size=preds.shape))
-        q = 100 * (1 - level) / 2
-        lo, hi = np.nanpercentile(preds, [q, 100 - q], axis=1)
-        return lo, hi
+        if prediction:
+            q = 100 * (1 - level) / 2
+            lo, hi = np.nanpercentile(preds, [q, 100 - q], axis=1)
+            return lo, hi
+        band = widened_percentiles(preds.T, self.predict(X), self.widen, level)
+        return band[0], band[1]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -325,10 +329,16 @@ def _fit_law(
                 progress(b + 1, n_boot)
     draws = np.array(draws, dtype=float).reshape(-1, len(law.params))
     names = law.names
+    # Small-sample correction: the bootstrap spread estimates the variance with divisor n (not n - p) and the
+    # percentile interval uses normal quantiles (not Student's t with n - p degrees of freedom). Without it,
+    # 95% intervals held the truth in 89 of 100 seeded trials (Chinchilla law, 64 points, 5 parameters).
+    n_eff, p_eff = (len(np.unique(np.asarray(groups))), 1) if groups is not None else (len(y), len(law.params))
+    widen = small_sample_factor(n_eff, p_eff)
     if len(draws) >= 20:
-        lo, hi = np.percentile(draws, [2.5, 97.5], axis=0)
-        ci = {n: (float(lo[j]), float(hi[j])) for j, n in enumerate(names)}
-        se = {n: float(draws[:, j].std(ddof=1)) for j, n in enumerate(names)}
+        point_u = np.array([params[n] for n in names])
+        ci_arr = widened_percentiles(draws, point_u, widen)
+        ci = {n: (float(ci_arr[0, j]), float(ci_arr[1, j])) for j, n in enumerate(names)}
+        se = {n: float(widen * draws[:, j].std(ddof=1)) for j, n in enumerate(names)}
         if len(draws) < 0.9 * n_boot:
             warnings.append(f"{n_boot - len(draws)} of {n_boot} bootstrap refits failed")
     else:
@@ -343,15 +353,38 @@ def _fit_law(
     for key, value in point.items():
         entry: dict[str, Any] = {"value": float(value[0])}
         if len(draws) >= 20:
-            entry["se"] = float(np.std(boot[key], ddof=1))
-            entry["ci95"] = [float(v) for v in np.percentile(boot[key], [2.5, 97.5])]
+            entry["se"] = float(widen * np.std(boot[key], ddof=1))
+            lo_hi = widened_percentiles(boot[key][:, None], np.array([value[0]]), widen)[:, 0]
+            entry["ci95"] = [float(v) for v in lo_hi]
         derived[key] = entry
 
     warnings += _diagnose(prob, best_u, params)
     with np.errstate(all="ignore"):
         residuals = np.log(law(X, params)) - np.log(y)
     return FitResult(form=law.name, params=params, se=se, ci95=ci, derived=derived, warnings=tuple(warnings),
-                     loss=loss, n_points=len(y), objective=best_v, law=law, draws=draws, residuals=residuals)
+                     loss=loss, n_points=len(y), objective=best_v, law=law, draws=draws, residuals=residuals,
+                     widen=widen)
+
+
+def small_sample_factor(n: int, p: int) -> float:
+    """sqrt(n / (n - p)) t_{n-p}(0.975) / z(0.975): how much wider than the bootstrap percentile interval an
+    interval from n observations and p fitted parameters (or n resampled groups, p = 1) should be."""
+    from scipy import stats
+
+    dof = n - p
+    if dof < 1:
+        return 1.0
+    return float(np.sqrt(n / dof) * stats.t.ppf(0.975, dof) / stats.norm.ppf(0.975))
+
+
+def widened_percentiles(draws: np.ndarray, point: np.ndarray, widen: float, level: float = 0.95) -> np.ndarray:
+    """Percentile interval of bootstrap draws (k, m) with each side's distance from ``point`` scaled by
+    ``widen``; shape (2, m). Parameters bounded at zero keep their lower end at or above zero when the draws do."""
+    q = 100 * (1 - level) / 2
+    lo, hi = np.nanpercentile(draws, [q, 100 - q], axis=0)
+    lo2, hi2 = point - widen * (point - lo), point + widen * (hi - point)
+    lo2 = np.where((lo >= 0) & (lo2 < 0), 0.0, lo2)
+    return np.vstack([lo2, hi2])
 
 
 def _diagnose(prob: _Problem, u: np.ndarray, params: dict[str, float]) -> list[str]:
