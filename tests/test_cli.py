@@ -199,8 +199,6 @@ def test_spec_name_reused_for_other_params_is_refused(tmp_path, tiny_store):
     assert _digest(tiny_store) == before
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cli._run opens the rich Progress before run_sweep registers the spec, "
-                                       "so a refused spec prints the progress bar line before the error line")
 def test_spec_name_reused_for_other_params_is_one_line(tmp_path, tiny_store):
     other = spec_dict()
     other["task"]["features"] = 512
@@ -209,8 +207,6 @@ def test_spec_name_reused_for_other_params_is_one_line(tmp_path, tiny_store):
     _assert_user_error(result.returncode, result.stderr, "tiny")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cli._fail prints the message as rich markup without escaping it, so "
-                                       "'[/]' in a user value crashes with MarkupError and '[v2]' is swallowed")
 @pytest.mark.parametrize("name", ["[/]", "data[v2]"])
 def test_error_message_with_brackets_is_printed_verbatim(tiny_store, name):
     result = _cli("fit", "--store", tiny_store, "--experiment", name)

@@ -36,7 +36,7 @@ class RateColumn(ProgressColumn):
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -58,13 +58,14 @@ def _guard(fn):
 
 
 def _run(spec, store, workers: Optional[int]) -> int:
-    from scalinglab.sweep.runner import run_sweep
+    from scalinglab.sweep.runner import register_spec, run_sweep
 
     if workers is not None and workers < 1:
         raise SpecError(f"--workers: must be at least 1, got {workers}")
+    register_spec(spec, store)  # a refused spec fails here, before any progress bar is drawn
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("points"),
                RateColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(spec.name, total=None)
 
         def update(done: int, total: int) -> None:

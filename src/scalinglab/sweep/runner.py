@@ -46,6 +46,11 @@ def pending_seeds(spec: Spec, store: Store) -> list[int]:
             if any(point_key(fp, d, p, s) not in have for d in ds for p in ps)]
 
 
+def register_spec(spec: Spec, store: Store) -> None:
+    """Record ``spec`` in the store under its name (refused if the name holds a different spec)."""
+    store.register(spec.name, spec.fingerprint(), spec.model_dump_json())
+
+
 def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Progress | None = None) -> int:
     """Compute and store every missing point of ``spec``. Returns the number of points newly stored.
 
@@ -54,7 +59,7 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
     """
     workers = workers or os.cpu_count() or 1
     fp = spec.fingerprint()
-    store.register(spec.name, fp, spec.model_dump_json())
+    register_spec(spec, store)
     per_seed = len(spec.grid.data.values()) * len(spec.grid.size.values())
     total = per_seed * spec.seeds
     todo = pending_seeds(spec, store)
