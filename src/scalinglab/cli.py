@@ -57,21 +57,54 @@ def _guard(fn):
     return wrapper
 
 
-def _run(spec, store, workers: Optional[int]) -> int:
-    from scalinglab.sweep.runner import register_spec, run_sweep
+def _executor_options(workers: Optional[int], scheduler: Optional[str], dask_local: Optional[int],
+                      retries: Optional[int]):
+    """Check the sweep options before anything is opened; returns the executor's context (None: local pool)."""
+    from contextlib import nullcontext
+
+    from scalinglab.sweep.executors import dask_executor
 
     if workers is not None and workers < 1:
         raise SpecError(f"--workers: must be at least 1, got {workers}")
+    if workers is not None and (scheduler is not None or dask_local is not None):
+        raise SpecError("--workers: not with --scheduler or --dask-local (the cluster's workers run the seeds)")
+    if retries is not None and retries < 0:
+        raise SpecError(f"--retries: must be non-negative, got {retries}")
+    if scheduler is None and dask_local is None:
+        return nullcontext(None)
+    return dask_executor(scheduler, dask_local)
+
+
+def _run(spec, store, workers: Optional[int], *, quiet: bool = False, cluster=None, retries: Optional[int] = None
+         ) -> int:
+    from scalinglab.sweep.runner import RETRIES, register_spec, run_sweep
+
+    if cluster is None:
+        cluster = _executor_options(workers, None, None, retries)
     register_spec(spec, store)  # a refused spec fails here, before any progress bar is drawn
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("points"),
                RateColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=True) as progress:
+    bar = Progress(*columns, console=console, transient=True, disable=quiet or not console.is_terminal)
+    with cluster as executor, bar as progress:
         task = progress.add_task(spec.name, total=None)
 
         def update(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        return run_sweep(spec, store, workers=workers, progress=update)
+        return run_sweep(spec, store, workers=workers, progress=update, executor=executor,
+                         retries=RETRIES if retries is None else retries)
+
+
+def _report_failures(store, experiment: str) -> None:
+    """Print each failed seed of the experiment on one line; exit with status 1 if there is any."""
+    failures = store.failures(experiment)
+    for f in failures:
+        console.print(Text(f"failed: {experiment} seed {f['seed']} after {f['attempts']} attempt(s): {f['error']}",
+                           style="red"), highlight=False, soft_wrap=True)
+    if failures:
+        console.print(Text(f"{len(failures)} seed(s) failed; the others are stored. Run again to retry them "
+                           "(scalinglab store check lists failures)."), highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def _analyse(store, experiment: str, n_boot: int = 1000) -> dict[str, Any]:
@@ -127,14 +160,26 @@ def run(
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="TOML spec of the sweep."),
     store: Path = typer.Option(Path("scalinglab.sqlite"), "--store", help="SQLite store (created if missing)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run on the Dask cluster at tcp://HOST:PORT."),
+    dask_local: Optional[int] = typer.Option(None, "--dask-local", help="Run on a new local Dask cluster of N "
+                                             "worker processes."),
+    retries: int = typer.Option(2, "--retries", help="Retries of a failing seed before it is recorded as failed."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary; errors and failures only."),
 ) -> None:
-    """Run the points of SPEC that the store does not hold yet (a killed run resumes where it stopped)."""
+    """Run the points of SPEC that the store does not hold yet (a killed run resumes where it stopped).
+
+    A seed that still fails after --retries is recorded in the store with its error and reported at the end;
+    the exit status is then 1.
+    """
     from scalinglab.sweep.spec import load_spec
 
     spec = load_spec(spec_path)
+    cluster = _executor_options(workers, scheduler, dask_local, retries)
     with _open_store(store, create=True) as st:
-        added = _run(spec, st, workers)
-        out_console.print(f"{spec.name}: {added} new points, {st.count(spec.name)} stored in {store}")
+        added = _run(spec, st, workers, quiet=quiet, cluster=cluster, retries=retries)
+        if not quiet:
+            out_console.print(f"{spec.name}: {added} new points, {st.count(spec.name)} stored in {store}")
+        _report_failures(st, spec.name)
 
 
 @app.command()

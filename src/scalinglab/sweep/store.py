@@ -90,6 +90,11 @@ def check_finite(measurements: Iterable[Measurement]) -> list[Measurement]:
     return ms
 
 
+def _seeds(spec_json: str) -> int:
+    seeds = json.loads(spec_json).get("seeds", 0)
+    return seeds if isinstance(seeds, int) else 0
+
+
 def _database_errors(method):
     """Turn an SQLite error (disk full, read-only file, corruption, lock) into a one-line DataError."""
 
@@ -132,7 +137,7 @@ class Store:
                 raise DataError(f"{self.path}: cannot create the store's folder ({err.strerror})") from None
         self._conn: sqlite3.Connection | None = None
         try:
-            self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
             self.version = self._open(create)
         except sqlite3.Error as err:
             self.close()
@@ -218,6 +223,10 @@ class Store:
                 )
             if row is None:
                 c.execute("INSERT INTO experiments VALUES (?, ?, ?, ?)", (name, fingerprint, spec_json, time.time()))
+            elif _seeds(spec_json) > _seeds(c.execute("SELECT spec FROM experiments WHERE name = ?",
+                                                      (name,)).fetchone()[0]):
+                # the same spec with more seeds: keep the larger seed count, so the stored spec covers its points
+                c.execute("UPDATE experiments SET spec = ? WHERE name = ?", (spec_json, name))
 
     @_database_errors
     def experiments(self) -> list[str]:
@@ -289,3 +298,22 @@ class Store:
             return self._conn.execute("SELECT COUNT(*) FROM points").fetchone()[0]
         fingerprint = self.fingerprint_of(experiment)
         return self._conn.execute("SELECT COUNT(*) FROM points WHERE fingerprint = ?", (fingerprint,)).fetchone()[0]
+
+    @_database_errors
+    def record_failure(self, experiment: str, fingerprint: str, seed: int, attempts: int, error: str,
+                       trace: str = "") -> None:
+        """Record that a seed failed ``attempts`` times with ``error`` (one line); a later success clears it."""
+        with self.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?, ?)",
+                      (fingerprint, seed, experiment, attempts, error, trace, time.time()))
+
+    @_database_errors
+    def failures(self, experiment: str | None = None) -> list[dict[str, Any]]:
+        """Failed seeds (of one experiment, found by its fingerprint, or all), ordered by experiment and seed."""
+        sql = "SELECT experiment, fingerprint, seed, attempts, error, traceback, created FROM failures"
+        args: tuple[str, ...] = ()
+        if experiment is not None:
+            sql, args = sql + " WHERE fingerprint = ?", (self.fingerprint_of(experiment),)
+        cols = ("experiment", "fingerprint", "seed", "attempts", "error", "traceback", "created")
+        return [dict(zip(cols, row, strict=True)) for row in self._conn.execute(sql + " ORDER BY experiment, seed",
+                                                                                 args)]
