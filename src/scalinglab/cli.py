@@ -368,6 +368,46 @@ def export(
         out.write_text(buffer.getvalue())
 
 
+store_app = typer.Typer(no_args_is_help=True, help="Verify and summarise a store.")
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("check")
+@_guard
+def store_check(
+    path: Path = typer.Argument(..., metavar="STORE", help="SQLite store."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON instead."),
+) -> None:
+    """Verify STORE (SQLite integrity, schema, keys) and summarise points, failed seeds and compute time per
+    experiment. Exit status 1 if a check fails."""
+    with _open_store(path) as st:
+        summary = st.check()
+    if json_out:
+        sys.stdout.write(json.dumps(summary) + "\n")
+    else:
+        migrated = f" (migrated from v{summary['migrated_from']})" if summary["migrated_from"] else ""
+        out_console.print(Text(
+            f"{path}: schema v{summary['schema_version']}{migrated}, journal {summary['journal_mode']}, integrity "
+            f"{'ok' if summary['integrity'] == ['ok'] else 'FAILED'}, {summary['points']} points, "
+            f"{len(summary['experiments'])} experiment(s), {len(summary['failures'])} failed seed(s)"), soft_wrap=True)
+        table = Table(title="experiments (compute: sum of per-point wall seconds)")
+        for col in ("experiment", "points", "seeds", "missing", "failed seeds", "compute s", "s/point"):
+            table.add_column(col, justify="left" if col == "experiment" else "right")
+        for e in summary["experiments"]:
+            per = "-" if e["seconds_per_point"] is None else f"{e['seconds_per_point']:.3g}"
+            table.add_row(Text(e["name"]), str(e["points"]), str(e["seeds"]),
+                          "?" if e["missing"] is None else str(e["missing"]), str(e["failed_seeds"]),
+                          f"{e['wall_seconds']:.3g}", per)
+        out_console.print(table)
+        for f in summary["failures"]:
+            out_console.print(Text(f"failed: {f['experiment']} seed {f['seed']} after {f['attempts']} attempt(s): "
+                                   f"{f['error']}"), soft_wrap=True)
+    for problem in summary["problems"]:
+        console.print(Text(f"problem: {problem}", style="red"), soft_wrap=True)
+    if not summary["ok"]:
+        raise typer.Exit(1)
+
+
 # --- Brill (2024) percolation: theory, percolate, reproduce ---------------------------------------------------
 
 

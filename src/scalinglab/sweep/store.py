@@ -136,6 +136,7 @@ class Store:
             except OSError as err:
                 raise DataError(f"{self.path}: cannot create the store's folder ({err.strerror})") from None
         self._conn: sqlite3.Connection | None = None
+        self.migrated_from: int | None = None  # the schema version this open upgraded, if any
         try:
             self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
             self.version = self._open(create)
@@ -162,6 +163,8 @@ class Store:
         if version < SCHEMA_VERSION:
             with self.transaction() as c:
                 version = c.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
+                if tables and version < SCHEMA_VERSION:
+                    self.migrated_from = max(version, 1)
                 if version == 0:
                     for sql in SCHEMA_V1:
                         c.execute(sql)
@@ -317,3 +320,56 @@ class Store:
         cols = ("experiment", "fingerprint", "seed", "attempts", "error", "traceback", "created")
         return [dict(zip(cols, row, strict=True)) for row in self._conn.execute(sql + " ORDER BY experiment, seed",
                                                                                  args)]
+
+    @_database_errors
+    def check(self) -> dict[str, Any]:
+        """Verify the store and summarise it: SQLite integrity, schema, keys, and per experiment the points stored
+        and missing, failed seeds and compute time (sum of per-point wall seconds)."""
+        conn = self._conn
+        integrity = [line for r in conn.execute("PRAGMA integrity_check(20)") for line in r[0].splitlines()
+                     if line.strip() and not line.startswith("***")]
+        bad_keys = sum(key != point_key(fp, d, p, s) for key, fp, d, p, s in conn.execute(
+            "SELECT key, fingerprint, data_size, model_size, seed FROM points"))
+        non_finite = conn.execute(
+            "SELECT COUNT(*) FROM points WHERE abs(train_loss) > 1e308 OR abs(test_loss) > 1e308 "
+            "OR abs(wall_seconds) > 1e308 OR typeof(test_loss) != 'real' OR typeof(train_loss) != 'real'"
+        ).fetchone()[0]
+        orphans = conn.execute("SELECT COUNT(*) FROM points WHERE fingerprint NOT IN "
+                               "(SELECT fingerprint FROM experiments)").fetchone()[0]
+        experiments = []
+        rows = conn.execute("SELECT name, fingerprint, spec FROM experiments ORDER BY created, name").fetchall()
+        for name, fp, spec_json in rows:
+            n, seeds, wall = conn.execute("SELECT COUNT(*), COUNT(DISTINCT seed), COALESCE(SUM(wall_seconds), 0) "
+                                          "FROM points WHERE fingerprint = ?", (fp,)).fetchone()
+            failed = conn.execute("SELECT COUNT(*) FROM failures WHERE fingerprint = ?", (fp,)).fetchone()[0]
+            expected = _expected_keys(spec_json, fp)
+            missing = None if expected is None else len(expected - self.existing_keys(fp))
+            experiments.append({"name": name, "fingerprint": fp, "points": n, "seeds": seeds,
+                                "expected": None if expected is None else len(expected), "missing": missing,
+                                "failed_seeds": failed, "wall_seconds": wall,
+                                "seconds_per_point": wall / n if n else None})
+        problems = [] if integrity == ["ok"] else [f"integrity: {msg}" for msg in integrity[:5]]
+        if len(integrity) > 5:
+            problems.append(f"integrity: {len(integrity) - 5} more problem(s) (at most 20 are looked for)")
+        if bad_keys:
+            problems.append(f"{bad_keys} point(s) whose key does not match (fingerprint, D, size, seed)")
+        if non_finite:
+            problems.append(f"{non_finite} point(s) with a non-finite or non-numeric loss")
+        return {"path": str(self.path), "schema_version": self.version, "migrated_from": self.migrated_from,
+                "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
+                "integrity": integrity, "points": self.count(), "orphan_points": orphans,
+                "experiments": experiments, "failures": self.failures(), "problems": problems,
+                "ok": not problems}
+
+
+def _expected_keys(spec_json: str, fingerprint: str) -> set[str] | None:
+    """The point keys a stored spec asks for, or None if the stored spec is not a valid spec."""
+    from scalinglab.errors import SpecError
+    from scalinglab.sweep.spec import parse_spec
+
+    try:
+        spec = parse_spec(json.loads(spec_json))
+    except (SpecError, ValueError, TypeError):
+        return None
+    ds, ps = spec.grid.data.values(), spec.grid.size.values()
+    return {point_key(fingerprint, d, p, s) for d in ds for p in ps for s in range(spec.seeds)}
