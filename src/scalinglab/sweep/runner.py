@@ -9,6 +9,8 @@ writer to the store; each finished seed is written in one transaction. A seed wh
 from __future__ import annotations
 
 import os
+import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable
@@ -49,6 +51,21 @@ def _job(compute: Compute, spec: Spec, seed: int, blas_threads: int | None, atte
     """One attempt at one seed. ``attempt`` only makes each try a distinct task for executors that cache by
     arguments (Dask's pure tasks), so a retry is computed again."""
     return compute(spec, seed, blas_threads)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool worker initializer: exit when the driver dies (SIGKILL leaves no chance to shut the pool down)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _local_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_parent, initargs=(os.getpid(),))
 
 
 def pending_seeds(spec: Spec, store: Store) -> list[int]:
@@ -105,7 +122,7 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
             executor, max_in_flight = InlineExecutor(), 1
         else:
             threads = max(1, (os.cpu_count() or 1) // workers)
-            executor, max_in_flight = ProcessPoolExecutor(max_workers=workers), workers
+            executor, max_in_flight = _local_pool(workers), workers
     else:
         executor = as_executor(executor)
     window = max_in_flight or len(queue)
@@ -154,7 +171,7 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
                 if not own_pool:
                     raise DataError("the executor's worker processes died; it cannot run further seeds") from None
                 executor.shutdown(wait=False, cancel_futures=True)
-                executor = ProcessPoolExecutor(max_workers=window)
+                executor = _local_pool(window)
     finally:
         for fut in in_flight:
             fut.cancel()
