@@ -112,6 +112,8 @@ def _error_message(err: ValidationError) -> str:
         tag = first.get("ctx", {}).get("tag")
         allowed = first.get("ctx", {}).get("expected_tags")
         return f"{where}.kind: unknown kind {tag!r} (expected {allowed})"
+    if kind == "union_tag_not_found":
+        return f"{where}.kind: missing required key"
     if kind == "missing":
         return f"{where}: missing required key"
     msg = msg.removeprefix("Value error, ")
