@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import logging
 import re
 
@@ -111,3 +114,67 @@ def test_refused_spec_does_not_start_a_cluster(tmp_path, spec_path):
         runner.run_sweep(make_spec(task={"kind": "teacher_student", "features": 512}), st, workers=1)
     result = _invoke("run", spec_path, "--store", store, "--scheduler", "tcp://127.0.0.1:1")
     _one_error_line(result, "tiny", "different spec")
+
+
+# ---------------------------------------------------------------------------------------------- observability
+
+POWER_LAW_CSV = "N,loss\n" + "".join(f"{n},{2.0 * n ** -0.5 + 0.01!r}\n" for n in (16, 32, 64, 128, 256, 512))
+
+
+def test_fit_quiet_prints_nothing_and_still_writes_json(tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text(POWER_LAW_CSV)
+    loud = _invoke("fit", data, "--y", "loss", "--x", "N", "--bootstrap", "20", "--form", "power_law_offset")
+    assert loud.exit_code == 0, loud.stderr
+    assert "power_law_offset" in loud.stdout
+    out = tmp_path / "fit.json"
+    quiet = _invoke("fit", data, "--y", "loss", "--x", "N", "--bootstrap", "20", "--form", "power_law_offset",
+                    "--json", out, "--quiet")
+    assert quiet.exit_code == 0, quiet.stderr
+    assert quiet.stdout == "" and quiet.stderr == ""
+    assert json.loads(out.read_text())["form"] == "power_law_offset"
+    # --quiet does not carry over to the next command in the same process
+    again = _invoke("store", "check", tmp_path / "none.sqlite")
+    assert again.exit_code == 2 and "none.sqlite" in again.stderr
+    assert "power_law_offset" in _invoke("fit", data, "--y", "loss", "--x", "N", "--bootstrap", "0").stdout
+
+
+def test_fit_error_raised_inside_the_progress_bar_is_one_line(tmp_path):
+    data = tmp_path / "two.csv"
+    data.write_text("N,loss\n10,1.0\n20,0.5\n")
+    _one_error_line(_invoke("fit", data, "--y", "loss", "--x", "N", "--form", "power_law_offset"),
+                    "2 points cannot determine")
+
+
+def test_reproduce_quiet_shows_only_failed_checks(tmp_path, monkeypatch):
+    from scalinglab import recipes
+
+    def fake(rid, folder, quick, progress=None, workers=1):
+        progress(1, 2, "seeds")
+        return {"checks": [{"name": "slope", "measured": 0.4, "predicted": 0.5, "tolerance": 0.05, "ok": False}]}
+
+    monkeypatch.setattr(recipes, "reproduce", fake)
+    rid = recipes.all_recipes()[0].id
+    loud = _invoke("reproduce", rid, "--out", tmp_path)
+    assert "slope" in loud.stdout
+    quiet = _invoke("reproduce", rid, "--out", tmp_path, "--quiet")
+    assert quiet.exit_code == 0 and quiet.stdout == ""
+    assert ANSI.sub("", quiet.stderr).splitlines() == ["warning: 1 check(s) failed; see summary.json"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_export_has_the_per_point_wall_seconds(tmp_path, spec_path, fmt):
+    store = tmp_path / "s.sqlite"
+    assert _invoke("run", spec_path, "--store", store, "--workers", "1").exit_code == 0
+    out = tmp_path / f"points.{fmt}"
+    assert _invoke("export", "--store", store, "--format", fmt, "--out", out).exit_code == 0
+    if fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    else:
+        rows = pytest.importorskip("pyarrow.parquet").read_table(out).to_pylist()
+    with Store(store, create=False) as st:
+        walls = {(m.data_size, m.model_size, m.seed): m.wall_seconds for m in st.measurements("tiny")}
+    assert len(rows) == len(walls) == 48
+    for r in rows:
+        assert float(r["wall_seconds"]) == walls[(int(r["data_size"]), int(r["model_size"]), int(r["seed"]))]
+    assert all(w >= 0 for w in walls.values()) and sum(walls.values()) > 0

@@ -35,6 +35,21 @@ class RateColumn(ProgressColumn):
         return Text("" if speed is None else f"{speed:.1f} pt/s", style="progress.data.speed")
 
 
+@app.callback()
+def _each_command() -> None:
+    out_console.quiet = False  # --quiet of an earlier command in this process does not carry over
+
+
+def _quiet(quiet: bool) -> None:
+    """--quiet: no progress bars and nothing on standard output; errors, failures and warnings still show."""
+    out_console.quiet = quiet
+
+
+def _bar(*columns: Any) -> Progress:
+    """A transient progress bar on stderr; off with --quiet and when stderr is not a terminal (logs, pipes)."""
+    return Progress(*columns, console=console, transient=True, disable=out_console.quiet or not console.is_terminal)
+
+
 def _fail(message: str) -> None:
     console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     raise typer.Exit(2)
@@ -84,8 +99,8 @@ def _run(spec, store, workers: Optional[int], *, quiet: bool = False, cluster=No
     register_spec(spec, store)  # a refused spec fails here, before any progress bar is drawn
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("points"),
                RateColumn(), TimeRemainingColumn()]
-    bar = Progress(*columns, console=console, transient=True, disable=quiet or not console.is_terminal)
-    with cluster as executor, bar as progress:
+    _quiet(quiet or out_console.quiet)
+    with cluster as executor, _bar(*columns) as progress:
         task = progress.add_task(spec.name, total=None)
 
         def update(done: int, total: int) -> None:
@@ -203,8 +218,11 @@ def fit(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a figure here (PNG)."),
     store: Optional[Path] = typer.Option(None, "--store", help="Fit a stored experiment's four regimes instead."),
     experiment: Optional[str] = typer.Option(None, "--experiment", help="Experiment in --store."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables (use --json); errors and "
+                               "warnings only."),
 ) -> None:
     """Fit a scaling law to anyone's measurements (DATA.csv), or the four regimes of a stored experiment."""
+    _quiet(quiet)
     if bootstrap < 0:
         raise SpecError(f"--bootstrap: must be non-negative, got {bootstrap}")
     if store is not None:
@@ -242,7 +260,7 @@ def _fit_csv(data, y, x, form, loss, delta, bootstrap, holdout_largest, define, 
                               group=group, path=str(data))
     held = holdout_mask(X, holdout_largest)
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=True) as progress:
+    with _bar(*columns) as progress:
         bar = progress.add_task("bootstrap", total=bootstrap)
 
         def tick(done: int, total: int) -> None:
@@ -545,8 +563,10 @@ def reproduce(
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: reproduce/ID)."),
     list_recipes: bool = typer.Option(False, "--list", help="List the recipes and exit."),
     workers: int = typer.Option(1, "--workers", help="Processes for simulation seeds."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or tables; failed checks only."),
 ) -> None:
     """Reproduce a paper figure: PNGs, DIR/index.html and DIR/summary.json with the checks."""
+    _quiet(quiet)
     from scalinglab import recipes
 
     if list_recipes:
@@ -567,7 +587,7 @@ def reproduce(
     failed = 0
     for rid in ids:
         folder = root / rid if (recipe_id == "all" or out is None) else root
-        with Progress(*columns, console=console, transient=True) as progress:
+        with _bar(*columns) as progress:
             summary = recipes.reproduce(rid, folder, quick, progress=_recipe_progress(progress, rid), workers=workers)
         table = Table(title=f"{rid} ({'quick' if quick else 'paper configuration'}): {folder / 'index.html'}")
         for col in ("check", "measured", "predicted", "tolerance", "ok"):
