@@ -4,7 +4,7 @@ each give exactly one error line and exit status 2, never a traceback, and never
 Every generated input is malformed by construction (a required key removed, an unknown key added, a value of the
 wrong type or out of range, broken TOML or encoding; a missing column, a non-numeric, non-finite or non-positive
 value, a ragged row, too few distinct sizes), so exit status 0 is a failure too. The generator is derandomized:
-the same 600 specs and 600 CSVs on every run.
+the same 500 specs and 500 CSVs on every run.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from scalinglab.sweep.spec import dump_toml, parse_spec
 from scalinglab.sweep.store import Store
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-EXAMPLES = 600
+EXAMPLES = 500
 FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 

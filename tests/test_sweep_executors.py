@@ -178,7 +178,7 @@ def test_dask_retry_is_recomputed_not_served_from_a_cached_result(tmp_path, tiny
         assert _values(st, "tiny") == reference
 
 
-KILL_SPEC = {"name": "kill-worker", "seeds": 12, "task": {"kind": "teacher_student", "features": 2048},
+KILL_SPEC = {"name": "kill-worker", "seeds": 8, "task": {"kind": "teacher_student", "features": 2048},
              "grid": {"data": {"min": 16, "max": 512, "num": 5}, "size": {"min": 16, "max": 512, "num": 5}}}
 
 

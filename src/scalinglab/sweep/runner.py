@@ -126,6 +126,7 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
     else:
         executor = as_executor(executor)
     window = max_in_flight or len(queue)
+    inline = isinstance(executor, InlineExecutor)
     attempts = dict.fromkeys(queue, 0)
     in_flight: dict[Future, int] = {}
     added = 0
@@ -138,27 +139,24 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
             line, trace = _error_text(err)
             store.record_failure(spec.name, fp, seed, attempts[seed], line, trace)
 
+    def refill() -> None:
+        while queue and len(in_flight) < window:
+            seed = queue.popleft()
+            in_flight[executor.submit(_job, compute, spec, seed, threads, attempts[seed])] = seed
+
     try:
-        while queue or in_flight:
-            while queue and len(in_flight) < window:
-                seed = queue.popleft()
-                in_flight[executor.submit(_job, compute, spec, seed, threads, attempts[seed])] = seed
+        refill()
+        while in_flight:
             finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-            broken = []
+            results, broken = [], []
             for fut in finished:
                 seed = in_flight.pop(fut)
                 try:
-                    ms = check_finite(fut.result())
+                    results.append(check_finite(fut.result()))
                 except BrokenProcessPool as err:
                     broken.append((seed, err))
-                    continue
                 except Exception as err:  # noqa: BLE001 - any error of one seed is that seed's failure
                     give_up_or_retry(seed, err)
-                    continue
-                added += store.add(spec.name, fp, ms)
-                done += per_seed
-                if progress:
-                    progress(done, total)
             if broken:
                 # A worker process died (killed, out of memory): every seed in flight is charged one attempt
                 # and requeued at the back; a fresh pool takes over.
@@ -172,6 +170,15 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
                     raise DataError("the executor's worker processes died; it cannot run further seeds") from None
                 executor.shutdown(wait=False, cancel_futures=True)
                 executor = _local_pool(window)
+            if not inline:
+                refill()  # the workers get their next seeds before the driver writes these
+            for ms in results:
+                added += store.add(spec.name, fp, ms)
+                done += per_seed
+                if progress:
+                    progress(done, total)
+            if inline:
+                refill()
     finally:
         for fut in in_flight:
             fut.cancel()
