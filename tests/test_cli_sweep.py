@@ -178,3 +178,13 @@ def test_export_has_the_per_point_wall_seconds(tmp_path, spec_path, fmt):
     for r in rows:
         assert float(r["wall_seconds"]) == walls[(int(r["data_size"]), int(r["model_size"]), int(r["seed"]))]
     assert all(w >= 0 for w in walls.values()) and sum(walls.values()) > 0
+
+
+@pytest.mark.parametrize("command, options", [(["run"], ["--scheduler", "--dask-local", "--retries", "--quiet"]),
+                                              (["fit"], ["--quiet"]), (["reproduce"], ["--quiet"]),
+                                              (["store", "check"], ["--json"])])
+def test_help_lists_the_new_options(command, options):
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in options:
+        assert option in ANSI.sub("", result.stdout)
