@@ -292,3 +292,14 @@ def test_measurement_round_trip_is_exact(tmp_path):
         st.register("e", "0" * 16, "{}")
         st.add("e", "0" * 16, [Measurement(i + 1, 1, 0, v, v, 0.0) for i, v in enumerate(values)])
         assert [m.test_loss for m in st.measurements("e")] == values
+
+
+def test_empty_database_with_a_stray_user_version_becomes_a_store(tmp_path):
+    path = tmp_path / "s.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 77")
+    conn.close()
+    with Store(path) as st:
+        assert st.version == SCHEMA_VERSION
+        st.register("e", "0" * 16, "{}")
+    assert _sql(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]

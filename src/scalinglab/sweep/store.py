@@ -160,20 +160,22 @@ class Store:
             self._check_layout(tables, version)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-        if version < SCHEMA_VERSION:
-            with self.transaction() as c:
-                version = c.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
-                if tables and version < SCHEMA_VERSION:
-                    self.migrated_from = max(version, 1)
-                if version == 0:
-                    for sql in SCHEMA_V1:
-                        c.execute(sql)
-                    version = 1
-                while version < SCHEMA_VERSION:
-                    for sql in MIGRATIONS[version]:
-                        c.execute(sql)
-                    version += 1
-                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if tables and version >= SCHEMA_VERSION:
+            return version
+        with self.transaction() as c:  # create or migrate; read again, another process may have done it
+            tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            if not tables:
+                for sql in SCHEMA_V1:
+                    c.execute(sql)
+                version = 1
+            elif version < SCHEMA_VERSION:
+                self.migrated_from = version = max(version, 1)
+            while version < SCHEMA_VERSION:
+                for sql in MIGRATIONS[version]:
+                    c.execute(sql)
+                version += 1
+            c.execute(f"PRAGMA user_version = {version}")
         return version
 
     def _check_layout(self, tables: set[str], version: int) -> None:
