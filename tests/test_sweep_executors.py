@@ -221,3 +221,25 @@ def test_demo_spec_bit_identical_on_one_two_and_dask_workers(tmp_path, dask_clie
             stored.append(_values(st, spec.name))
     assert set(stored[0]) == _grid_keys(spec)
     assert stored[0] == stored[1] == stored[2]
+
+
+def test_unreachable_scheduler_is_a_one_line_data_error():
+    pytest.importorskip("distributed")
+    from scalinglab.errors import DataError
+    from scalinglab.sweep.executors import dask_executor
+
+    with pytest.raises(DataError, match=r"^--scheduler: cannot connect to tcp://127\.0\.0\.1:1 ") as info:
+        with dask_executor("tcp://127.0.0.1:1", timeout=1):
+            pytest.fail("connected to a closed port")
+    assert "\n" not in str(info.value)
+
+
+def test_missing_dask_is_a_spec_error_naming_the_extra(monkeypatch):
+    import sys
+
+    from scalinglab.errors import SpecError
+    from scalinglab.sweep.executors import dask_executor
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed now raises ImportError
+    with pytest.raises(SpecError, match=r"scalinglab\[dask\]"):
+        dask_executor(local_workers=2)

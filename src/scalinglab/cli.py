@@ -75,19 +75,11 @@ def _guard(fn):
 def _executor_options(workers: Optional[int], scheduler: Optional[str], dask_local: Optional[int],
                       retries: Optional[int]):
     """Check the sweep options before anything is opened; returns the executor's context (None: local pool)."""
-    from contextlib import nullcontext
+    from scalinglab.sweep.executors import select_executor
 
-    from scalinglab.sweep.executors import dask_executor
-
-    if workers is not None and workers < 1:
-        raise SpecError(f"--workers: must be at least 1, got {workers}")
-    if workers is not None and (scheduler is not None or dask_local is not None):
-        raise SpecError("--workers: not with --scheduler or --dask-local (the cluster's workers run the seeds)")
     if retries is not None and retries < 0:
         raise SpecError(f"--retries: must be non-negative, got {retries}")
-    if scheduler is None and dask_local is None:
-        return nullcontext(None)
-    return dask_executor(scheduler, dask_local)
+    return select_executor(workers, scheduler, dask_local)
 
 
 def _run(spec, store, workers: Optional[int], *, quiet: bool = False, cluster=None, retries: Optional[int] = None

@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from scalinglab.errors import DataError, SpecError
@@ -47,6 +47,19 @@ def _distributed():
         raise SpecError("--scheduler/--dask-local: needs Dask; install it with pip install 'scalinglab[dask]'") \
             from None
     return distributed
+
+
+def select_executor(workers: int | None = None, scheduler: str | None = None,
+                    local_workers: int | None = None) -> AbstractContextManager[Executor | None]:
+    """The executor the command-line options ask for, checked at once: None (``run_sweep``'s own local pool of
+    ``workers``) or a Dask cluster (see ``dask_executor``), as a context manager."""
+    if workers is not None and workers < 1:
+        raise SpecError(f"--workers: must be at least 1, got {workers}")
+    if scheduler is None and local_workers is None:
+        return nullcontext(None)
+    if workers is not None:
+        raise SpecError("--workers: not with --scheduler or --dask-local (the cluster's workers run the seeds)")
+    return dask_executor(scheduler, local_workers)
 
 
 def dask_executor(scheduler: str | None = None, local_workers: int | None = None,
