@@ -168,8 +168,6 @@ def test_spec_under_existing_name_with_other_params_is_refused(tmp_path, tiny_sp
         assert st.count() == 48
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: points are keyed by fingerprint but Store.measurements/count select by "
-                                       "experiment name, so a renamed copy of a stored spec finds 0 points forever")
 def test_renamed_spec_sees_the_points_it_shares(tmp_path, tiny_spec):
     renamed = make_spec(name="tiny-copy")
     with Store(tmp_path / "s.sqlite") as st:

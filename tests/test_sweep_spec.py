@@ -251,9 +251,16 @@ def test_load_spec_malformed_file_names_the_key(tmp_path, tiny_spec):
         load_spec(path)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: load_spec lets UnicodeDecodeError escape (spec.py catches only OSError)")
 def test_load_spec_non_utf8_file_raises_spec_error(tmp_path):
     path = tmp_path / "latin1.toml"
     path.write_bytes(b'name = "caf\xe9"\n')
     with pytest.raises(SpecError):
         load_spec(path)
+
+
+@pytest.mark.parametrize("table", ["task", "model"])
+def test_missing_kind_names_the_key(table):
+    data = spec_dict()
+    del data[table]["kind"]
+    with pytest.raises(SpecError, match=rf"^{table}\.kind: missing required key$"):
+        parse_spec(data)

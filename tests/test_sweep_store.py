@@ -151,8 +151,6 @@ def test_corrupt_file_raises_and_is_left_unchanged(tmp_path, create):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.sqlite"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Store() runs CREATE TABLE and PRAGMA journal_mode=WAL before it "
-                                       "checks the schema, so it modifies a foreign SQLite file it then rejects")
 def test_foreign_sqlite_file_raises_and_is_left_unchanged(tmp_path):
     path = tmp_path / "other.sqlite"
     conn = sqlite3.connect(path)

@@ -35,8 +35,23 @@ class RateColumn(ProgressColumn):
         return Text("" if speed is None else f"{speed:.1f} pt/s", style="progress.data.speed")
 
 
+@app.callback()
+def _each_command() -> None:
+    out_console.quiet = False  # --quiet of an earlier command in this process does not carry over
+
+
+def _quiet(quiet: bool) -> None:
+    """--quiet: no progress bars and nothing on standard output; errors, failures and warnings still show."""
+    out_console.quiet = quiet
+
+
+def _bar(*columns: Any) -> Progress:
+    """A transient progress bar on stderr; off with --quiet and when stderr is not a terminal (logs, pipes)."""
+    return Progress(*columns, console=console, transient=True, disable=out_console.quiet or not console.is_terminal)
+
+
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -57,20 +72,46 @@ def _guard(fn):
     return wrapper
 
 
-def _run(spec, store, workers: Optional[int]) -> int:
-    from scalinglab.sweep.runner import run_sweep
+def _executor_options(workers: Optional[int], scheduler: Optional[str], dask_local: Optional[int],
+                      retries: Optional[int]):
+    """Check the sweep options before anything is opened; returns the executor's context (None: local pool)."""
+    from scalinglab.sweep.executors import select_executor
 
-    if workers is not None and workers < 1:
-        raise SpecError(f"--workers: must be at least 1, got {workers}")
+    if retries is not None and retries < 0:
+        raise SpecError(f"--retries: must be non-negative, got {retries}")
+    return select_executor(workers, scheduler, dask_local)
+
+
+def _run(spec, store, workers: Optional[int], *, quiet: bool = False, cluster=None, retries: Optional[int] = None
+         ) -> int:
+    from scalinglab.sweep.runner import RETRIES, register_spec, run_sweep
+
+    if cluster is None:
+        cluster = _executor_options(workers, None, None, retries)
+    register_spec(spec, store)  # a refused spec fails here, before any progress bar is drawn
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("points"),
                RateColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=False) as progress:
+    _quiet(quiet or out_console.quiet)
+    with cluster as executor, _bar(*columns) as progress:
         task = progress.add_task(spec.name, total=None)
 
         def update(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        return run_sweep(spec, store, workers=workers, progress=update)
+        return run_sweep(spec, store, workers=workers, progress=update, executor=executor,
+                         retries=RETRIES if retries is None else retries)
+
+
+def _report_failures(store, experiment: str) -> None:
+    """Print each failed seed of the experiment on one line; exit with status 1 if there is any."""
+    failures = store.failures(experiment)
+    for f in failures:
+        console.print(Text(f"failed: {experiment} seed {f['seed']} after {f['attempts']} attempt(s): {f['error']}",
+                           style="red"), highlight=False, soft_wrap=True)
+    if failures:
+        console.print(Text(f"{len(failures)} seed(s) failed; the others are stored. Run again to retry them "
+                           "(scalinglab store check lists failures)."), highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def _analyse(store, experiment: str, n_boot: int = 1000) -> dict[str, Any]:
@@ -126,14 +167,26 @@ def run(
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="TOML spec of the sweep."),
     store: Path = typer.Option(Path("scalinglab.sqlite"), "--store", help="SQLite store (created if missing)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run on the Dask cluster at tcp://HOST:PORT."),
+    dask_local: Optional[int] = typer.Option(None, "--dask-local", help="Run on a new local Dask cluster of N "
+                                             "worker processes."),
+    retries: int = typer.Option(2, "--retries", help="Retries of a failing seed before it is recorded as failed."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary; errors and failures only."),
 ) -> None:
-    """Run the points of SPEC that the store does not hold yet (a killed run resumes where it stopped)."""
+    """Run the points of SPEC that the store does not hold yet (a killed run resumes where it stopped).
+
+    A seed that still fails after --retries is recorded in the store with its error and reported at the end;
+    the exit status is then 1.
+    """
     from scalinglab.sweep.spec import load_spec
 
     spec = load_spec(spec_path)
+    cluster = _executor_options(workers, scheduler, dask_local, retries)
     with _open_store(store, create=True) as st:
-        added = _run(spec, st, workers)
-        out_console.print(f"{spec.name}: {added} new points, {st.count(spec.name)} stored in {store}")
+        added = _run(spec, st, workers, quiet=quiet, cluster=cluster, retries=retries)
+        if not quiet:
+            out_console.print(f"{spec.name}: {added} new points, {st.count(spec.name)} stored in {store}")
+        _report_failures(st, spec.name)
 
 
 @app.command()
@@ -157,8 +210,11 @@ def fit(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a figure here (PNG)."),
     store: Optional[Path] = typer.Option(None, "--store", help="Fit a stored experiment's four regimes instead."),
     experiment: Optional[str] = typer.Option(None, "--experiment", help="Experiment in --store."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables (use --json); errors and "
+                               "warnings only."),
 ) -> None:
     """Fit a scaling law to anyone's measurements (DATA.csv), or the four regimes of a stored experiment."""
+    _quiet(quiet)
     if bootstrap < 0:
         raise SpecError(f"--bootstrap: must be non-negative, got {bootstrap}")
     if store is not None:
@@ -196,7 +252,7 @@ def _fit_csv(data, y, x, form, loss, delta, bootstrap, holdout_largest, define, 
                               group=group, path=str(data))
     held = holdout_mask(X, holdout_largest)
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=True) as progress:
+    with _bar(*columns) as progress:
         bar = progress.add_task("bootstrap", total=bootstrap)
 
         def tick(done: int, total: int) -> None:
@@ -320,6 +376,46 @@ def export(
         sys.stdout.write(buffer.getvalue())
     else:
         out.write_text(buffer.getvalue())
+
+
+store_app = typer.Typer(no_args_is_help=True, help="Verify and summarise a store.")
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("check")
+@_guard
+def store_check(
+    path: Path = typer.Argument(..., metavar="STORE", help="SQLite store."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON instead."),
+) -> None:
+    """Verify STORE (SQLite integrity, schema, keys) and summarise points, failed seeds and compute time per
+    experiment. Exit status 1 if a check fails."""
+    with _open_store(path) as st:
+        summary = st.check()
+    if json_out:
+        sys.stdout.write(json.dumps(summary) + "\n")
+    else:
+        migrated = f" (migrated from v{summary['migrated_from']})" if summary["migrated_from"] else ""
+        out_console.print(Text(
+            f"{path}: schema v{summary['schema_version']}{migrated}, journal {summary['journal_mode']}, integrity "
+            f"{'ok' if summary['integrity'] == ['ok'] else 'FAILED'}, {summary['points']} points, "
+            f"{len(summary['experiments'])} experiment(s), {len(summary['failures'])} failed seed(s)"), soft_wrap=True)
+        table = Table(title="experiments (compute: sum of per-point wall seconds)")
+        for col in ("experiment", "points", "seeds", "missing", "failed seeds", "compute s", "s/point"):
+            table.add_column(col, justify="left" if col == "experiment" else "right")
+        for e in summary["experiments"]:
+            per = "-" if e["seconds_per_point"] is None else f"{e['seconds_per_point']:.3g}"
+            table.add_row(Text(e["name"]), str(e["points"]), str(e["seeds"]),
+                          "?" if e["missing"] is None else str(e["missing"]), str(e["failed_seeds"]),
+                          f"{e['wall_seconds']:.3g}", per)
+        out_console.print(table)
+        for f in summary["failures"]:
+            out_console.print(Text(f"failed: {f['experiment']} seed {f['seed']} after {f['attempts']} attempt(s): "
+                                   f"{f['error']}"), soft_wrap=True)
+    for problem in summary["problems"]:
+        console.print(Text(f"problem: {problem}", style="red"), soft_wrap=True)
+    if not summary["ok"]:
+        raise typer.Exit(1)
 
 
 # --- Brill (2024) percolation: theory, percolate, reproduce ---------------------------------------------------
@@ -459,8 +555,10 @@ def reproduce(
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: reproduce/ID)."),
     list_recipes: bool = typer.Option(False, "--list", help="List the recipes and exit."),
     workers: int = typer.Option(1, "--workers", help="Processes for simulation seeds."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or tables; failed checks only."),
 ) -> None:
     """Reproduce a paper figure: PNGs, DIR/index.html and DIR/summary.json with the checks."""
+    _quiet(quiet)
     from scalinglab import recipes
 
     if list_recipes:
@@ -482,7 +580,7 @@ def reproduce(
     summaries = []
     for rid in ids:
         folder = root / rid if (recipe_id == "all" or out is None) else root
-        with Progress(*columns, console=console, transient=True) as progress:
+        with _bar(*columns) as progress:
             summary = recipes.reproduce(rid, folder, quick, progress=_recipe_progress(progress, rid), workers=workers)
         summaries.append(summary)
         table = Table(title=f"{rid} ({'quick' if quick else 'paper configuration'}): {folder / 'index.html'}")

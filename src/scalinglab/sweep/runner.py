@@ -1,23 +1,33 @@
-"""Run a spec: the points the store lacks, one seed per job, on a local process pool.
+"""Run a spec: the seeds the store lacks, one seed per job, on any ``concurrent.futures.Executor``.
 
 Every random draw of a seed comes from SeedSequence(spec fingerprint, seed), so the numbers do not depend on
-the number of workers or on the order in which seeds finish. The parent process is the only writer to the
-store; each finished seed is written in one transaction.
+the executor, the number of workers or the order in which seeds finish. This process (the driver) is the only
+writer to the store; each finished seed is written in one transaction. A seed whose job raises is retried up to
+``retries`` times and then recorded in the store as failed, with its error; the other seeds go on.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
+import traceback
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
 from scalinglab.contracts import Measurement
+from scalinglab.errors import DataError
+from scalinglab.sweep.executors import InlineExecutor, as_executor
 from scalinglab.sweep.spec import Spec
-from scalinglab.sweep.store import Store, point_key
+from scalinglab.sweep.store import Store, check_finite, point_key
 
 Progress = Callable[[int, int], None]
+Compute = Callable[[Spec, int, "int | None"], list[Measurement]]
+RETRIES = 2
 
 
 def seed_rng(fingerprint: str, seed: int) -> np.random.Generator:
@@ -37,6 +47,27 @@ def run_seed(spec: Spec, seed: int, blas_threads: int | None = None) -> list[Mea
             for m in ms]
 
 
+def _job(compute: Compute, spec: Spec, seed: int, blas_threads: int | None, attempt: int) -> list[Measurement]:
+    """One attempt at one seed. ``attempt`` only makes each try a distinct task for executors that cache by
+    arguments (Dask's pure tasks), so a retry is computed again."""
+    return compute(spec, seed, blas_threads)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool worker initializer: exit when the driver dies (SIGKILL leaves no chance to shut the pool down)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _local_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_parent, initargs=(os.getpid(),))
+
+
 def pending_seeds(spec: Spec, store: Store) -> list[int]:
     """Seeds with at least one grid point missing from the store."""
     fp = spec.fingerprint()
@@ -46,37 +77,111 @@ def pending_seeds(spec: Spec, store: Store) -> list[int]:
             if any(point_key(fp, d, p, s) not in have for d in ds for p in ps)]
 
 
-def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Progress | None = None) -> int:
+def register_spec(spec: Spec, store: Store) -> None:
+    """Record ``spec`` in the store under its name (refused if the name holds a different spec)."""
+    store.register(spec.name, spec.fingerprint(), spec.model_dump_json())
+
+
+def _error_text(err: BaseException) -> tuple[str, str]:
+    """(one line naming the exception, the full traceback including a worker's remote one)."""
+    first = " ".join(str(err).split())[:300]
+    line = f"{type(err).__name__}: {first}" if first else type(err).__name__
+    return line, "".join(traceback.format_exception(err))
+
+
+def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Progress | None = None, *,
+              executor: Executor | None = None, retries: int = RETRIES, compute: Compute | None = None,
+              max_in_flight: int | None = None) -> int:
     """Compute and store every missing point of ``spec``. Returns the number of points newly stored.
 
-    ``workers`` processes (default: all cores) each take one seed at a time; with one worker everything runs
-    in this process. ``progress(done, total)`` is called in points after each seed.
+    Without ``executor``, ``workers`` processes (default: all cores) each take one seed at a time; with one
+    worker everything runs in this process. ``executor`` is any ``concurrent.futures.Executor`` (or a Dask
+    ``Client``); it receives ``compute(spec, seed, None)`` calls (default ``run_seed``), at most
+    ``max_in_flight`` at a time (default: all). A seed whose job raises is retried up to ``retries`` times, then
+    recorded with ``Store.record_failure``; read them with ``Store.failures``. ``progress(done, total)`` is
+    called in points after each stored seed.
     """
-    workers = workers or os.cpu_count() or 1
+    if retries < 0:
+        raise DataError(f"retries: must be non-negative, got {retries}")
+    compute = compute or run_seed
     fp = spec.fingerprint()
-    store.register(spec.name, fp, spec.model_dump_json())
+    register_spec(spec, store)
     per_seed = len(spec.grid.data.values()) * len(spec.grid.size.values())
     total = per_seed * spec.seeds
-    todo = pending_seeds(spec, store)
-    done = total - per_seed * len(todo)
+    queue = deque(pending_seeds(spec, store))
+    done = total - per_seed * len(queue)
     if progress:
         progress(done, total)
+    if not queue:
+        return 0
+    own_pool = executor is None
+    threads: int | None = None
+    if own_pool:
+        workers = min(workers or os.cpu_count() or 1, len(queue))
+        if workers == 1:
+            executor, max_in_flight = InlineExecutor(), 1
+        else:
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            executor, max_in_flight = _local_pool(workers), workers
+    else:
+        executor = as_executor(executor)
+    window = max_in_flight or len(queue)
+    inline = isinstance(executor, InlineExecutor)
+    attempts = dict.fromkeys(queue, 0)
+    in_flight: dict[Future, int] = {}
     added = 0
-    if workers == 1 or len(todo) <= 1:
-        for seed in todo:
-            added += store.add(spec.name, fp, run_seed(spec, seed))
-            done += per_seed
-            if progress:
-                progress(done, total)
-        return added
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
-        futures = {pool.submit(run_seed, spec, seed, threads) for seed in todo}
-        while futures:
-            finished, futures = wait(futures, return_when=FIRST_COMPLETED)
+
+    def give_up_or_retry(seed: int, err: BaseException) -> None:
+        attempts[seed] += 1
+        if attempts[seed] <= retries:
+            queue.append(seed)
+        else:
+            line, trace = _error_text(err)
+            store.record_failure(spec.name, fp, seed, attempts[seed], line, trace)
+
+    def refill() -> None:
+        while queue and len(in_flight) < window:
+            seed = queue.popleft()
+            in_flight[executor.submit(_job, compute, spec, seed, threads, attempts[seed])] = seed
+
+    try:
+        refill()
+        while in_flight:
+            finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            results, broken = [], []
             for fut in finished:
-                added += store.add(spec.name, fp, fut.result())
+                seed = in_flight.pop(fut)
+                try:
+                    results.append(check_finite(fut.result()))
+                except BrokenProcessPool as err:
+                    broken.append((seed, err))
+                except Exception as err:  # noqa: BLE001 - any error of one seed is that seed's failure
+                    give_up_or_retry(seed, err)
+            if broken:
+                # A worker process died (killed, out of memory): every seed in flight is charged one attempt
+                # and requeued at the back; a fresh pool takes over.
+                for fut, seed in in_flight.items():
+                    fut.cancel()
+                    broken.append((seed, BrokenProcessPool("a worker process of the pool died")))
+                in_flight.clear()
+                for seed, err in broken:
+                    give_up_or_retry(seed, err)
+                if not own_pool:
+                    raise DataError("the executor's worker processes died; it cannot run further seeds") from None
+                executor.shutdown(wait=False, cancel_futures=True)
+                executor = _local_pool(window)
+            if not inline:
+                refill()  # the workers get their next seeds before the driver writes these
+            for ms in results:
+                added += store.add(spec.name, fp, ms)
                 done += per_seed
                 if progress:
                     progress(done, total)
+            if inline:
+                refill()
+    finally:
+        for fut in in_flight:
+            fut.cancel()
+        if own_pool:
+            executor.shutdown(wait=not in_flight, cancel_futures=True)
     return added

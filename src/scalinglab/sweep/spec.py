@@ -112,6 +112,8 @@ def _error_message(err: ValidationError) -> str:
         tag = first.get("ctx", {}).get("tag")
         allowed = first.get("ctx", {}).get("expected_tags")
         return f"{where}.kind: unknown kind {tag!r} (expected {allowed})"
+    if kind == "union_tag_not_found":
+        return f"{where}.kind: missing required key"
     if kind == "missing":
         return f"{where}: missing required key"
     msg = msg.removeprefix("Value error, ")
@@ -130,9 +132,11 @@ def load_spec(path: str | Path) -> Spec:
     """Read and validate a TOML spec file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise SpecError(f"{path}: cannot read spec ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

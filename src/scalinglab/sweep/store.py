@@ -1,11 +1,17 @@
-"""SQLite store of measurements: one file, WAL mode, one row per (experiment fingerprint, D, size, seed).
+"""SQLite store of measurements: one file, WAL mode, one row per (spec fingerprint, D, size, seed).
 
 A point's key is a hash of the spec fingerprint and (D, size, seed), so re-running a spec finds what is already
-stored; a seed's points are written in one transaction, so a killed sweep never leaves half a seed behind.
+stored, and an experiment's points are found by its fingerprint: a renamed copy of a spec shares them. A seed's
+points are written in one transaction, so a killed sweep never leaves half a seed behind.
+
+The schema carries a version (``PRAGMA user_version``); an older store is migrated in one transaction when it is
+opened. A file that is not a scalinglab store (corrupt, foreign tables, newer schema) is refused with a one-line
+``DataError`` before anything is written to it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -19,30 +25,51 @@ from typing import Any
 from scalinglab.contracts import Measurement
 from scalinglab.errors import DataError
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS experiments (
-    name TEXT PRIMARY KEY,
-    fingerprint TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS points (
-    key TEXT PRIMARY KEY,
-    experiment TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    data_size INTEGER NOT NULL,
-    model_size INTEGER NOT NULL,
-    seed INTEGER NOT NULL,
-    train_loss REAL NOT NULL,
-    test_loss REAL NOT NULL,
-    wall_seconds REAL NOT NULL,
-    extra TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS points_by_experiment ON points (experiment, fingerprint);
-"""
+SCHEMA_VERSION = 2
+
+# Version 1: the first layout (stores written before versioning have user_version 0 and this layout).
+SCHEMA_V1 = (
+    """CREATE TABLE IF NOT EXISTS experiments (
+        name TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        created REAL NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS points (
+        key TEXT PRIMARY KEY,
+        experiment TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        data_size INTEGER NOT NULL,
+        model_size INTEGER NOT NULL,
+        seed INTEGER NOT NULL,
+        train_loss REAL NOT NULL,
+        test_loss REAL NOT NULL,
+        wall_seconds REAL NOT NULL,
+        extra TEXT NOT NULL,
+        created REAL NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS points_by_experiment ON points (experiment, fingerprint)",
+)
+
+# MIGRATIONS[v] takes a store from version v to v + 1.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE IF NOT EXISTS failures (
+            fingerprint TEXT NOT NULL,
+            seed INTEGER NOT NULL,
+            experiment TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            error TEXT NOT NULL,
+            traceback TEXT NOT NULL,
+            created REAL NOT NULL,
+            PRIMARY KEY (fingerprint, seed))""",
+        "CREATE INDEX IF NOT EXISTS points_by_fingerprint ON points (fingerprint, seed)",
+    ),
+}
 
 COLUMNS = ("data_size", "model_size", "seed", "train_loss", "test_loss", "wall_seconds")
+REQUIRED = {
+    "experiments": {"name", "fingerprint", "spec", "created"},
+    "points": {"key", "experiment", "fingerprint", *COLUMNS, "extra", "created"},
+}
 
 
 def point_key(fingerprint: str, data_size: int, model_size: int, seed: int) -> str:
@@ -50,33 +77,124 @@ def point_key(fingerprint: str, data_size: int, model_size: int, seed: int) -> s
     return hashlib.sha256(f"{fingerprint}:{data_size}:{model_size}:{seed}".encode()).hexdigest()[:32]
 
 
+def check_finite(measurements: Iterable[Measurement]) -> list[Measurement]:
+    """The measurements as a list; DataError naming the column and point if a loss or time is not finite."""
+    ms = list(measurements)
+    for m in ms:
+        for col in ("train_loss", "test_loss", "wall_seconds"):
+            value = getattr(m, col)
+            if not math.isfinite(value):
+                raise DataError(
+                    f"{col} is {value} at D={m.data_size}, size={m.model_size}, seed={m.seed}: nothing stored"
+                )
+    return ms
+
+
+def _seeds(spec_json: str) -> int:
+    seeds = json.loads(spec_json).get("seeds", 0)
+    return seeds if isinstance(seeds, int) else 0
+
+
+def _database_errors(method):
+    """Turn an SQLite error (disk full, read-only file, corruption, lock) into a one-line DataError."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as err:
+            raise DataError(f"{self.path}: {_describe(err)}") from None
+
+    return wrapper
+
+
+def _describe(err: sqlite3.Error) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    code = getattr(err, "sqlite_errorname", "")
+    if code.startswith("SQLITE_FULL"):
+        return f"cannot write, disk or store size limit full ({text}); nothing of the failed write was stored"
+    if code.startswith("SQLITE_READONLY"):
+        return f"cannot write, the store is read-only ({text})"
+    if code.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
+        return f"not a scalinglab store or corrupt ({text})"
+    return text
+
+
 class Store:
-    """Measurements of any number of experiments in one SQLite file (created on first write)."""
+    """Measurements of any number of experiments in one SQLite file (created on first use if ``create``)."""
 
     def __init__(self, path: str | Path, *, create: bool = True):
         self.path = Path(path)
-        if not create and not self.path.exists():
-            raise DataError(f"{self.path}: no such store")
-        if self.path.exists() and self.path.is_dir():
+        if self.path.is_dir():
             raise DataError(f"{self.path}: is a directory, not a store")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        exists = self.path.exists()
+        if not exists and not create:
+            raise DataError(f"{self.path}: no such store")
+        if not exists:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise DataError(f"{self.path}: cannot create the store's folder ({err.strerror})") from None
+        self._conn: sqlite3.Connection | None = None
+        self.migrated_from: int | None = None  # the schema version this open upgraded, if any
         try:
-            self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(SCHEMA)
-            self._check_schema()
-        except sqlite3.DatabaseError as err:
-            raise DataError(f"{self.path}: not a scalinglab store or corrupt ({err})") from None
+            self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            self.version = self._open(create)
+        except sqlite3.Error as err:
+            self.close()
+            raise DataError(f"{self.path}: {_describe(err)}") from None
+        except DataError:
+            self.close()
+            raise
 
-    def _check_schema(self) -> None:
-        cols = {row[1] for row in self._conn.execute("PRAGMA table_info(points)")}
-        missing = set(COLUMNS) - cols
-        if missing:
-            raise DataError(f"{self.path}: table 'points' lacks columns {sorted(missing)}")
+    def _open(self, create: bool) -> int:
+        """Check the file is ours (reading only), then set WAL and migrate. Returns the schema version."""
+        conn = self._conn
+        assert conn is not None
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if not tables:
+            if not create:
+                raise DataError(f"{self.path}: not a scalinglab store (an empty database)")
+        else:
+            self._check_layout(tables, version)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        if tables and version >= SCHEMA_VERSION:
+            return version
+        with self.transaction() as c:  # create or migrate; read again, another process may have done it
+            tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            if not tables:
+                for sql in SCHEMA_V1:
+                    c.execute(sql)
+                version = 1
+            elif version < SCHEMA_VERSION:
+                self.migrated_from = version = max(version, 1)
+            while version < SCHEMA_VERSION:
+                for sql in MIGRATIONS[version]:
+                    c.execute(sql)
+                version += 1
+            c.execute(f"PRAGMA user_version = {version}")
+        return version
+
+    def _check_layout(self, tables: set[str], version: int) -> None:
+        if not set(REQUIRED) <= tables:
+            shown = ", ".join(sorted(tables)[:5])
+            raise DataError(f"{self.path}: not a scalinglab store (its tables: {shown})")
+        for table, required in REQUIRED.items():
+            cols = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}  # type: ignore[union-attr]
+            missing = required - cols
+            if missing:
+                raise DataError(f"{self.path}: not a scalinglab store (table {table!r} lacks {sorted(missing)})")
+        if version > SCHEMA_VERSION:
+            raise DataError(f"{self.path}: store schema version {version} is newer than this scalinglab's "
+                            f"({SCHEMA_VERSION}); upgrade scalinglab")
 
     def close(self) -> None:
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def __enter__(self) -> Store:
         return self
@@ -86,64 +204,86 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT); any error rolls back everything in it."""
+        conn = self._conn
+        assert conn is not None, "store is closed"
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self._conn
+            yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
 
+    @_database_errors
     def register(self, name: str, fingerprint: str, spec_json: str) -> None:
         """Record an experiment; a name already used for a different spec is an error."""
-        row = self._conn.execute("SELECT fingerprint FROM experiments WHERE name = ?", (name,)).fetchone()
-        if row is not None and row[0] != fingerprint:
-            raise DataError(
-                f"experiment {name!r}: the store holds a different spec under this name; rename the spec or use "
-                "another store"
-            )
-        if row is None:
-            with self.transaction() as c:
+        with self.transaction() as c:
+            row = c.execute("SELECT fingerprint FROM experiments WHERE name = ?", (name,)).fetchone()
+            if row is not None and row[0] != fingerprint:
+                raise DataError(
+                    f"experiment {name!r}: the store holds a different spec under this name; rename the spec or "
+                    "use another store"
+                )
+            if row is None:
                 c.execute("INSERT INTO experiments VALUES (?, ?, ?, ?)", (name, fingerprint, spec_json, time.time()))
+            elif _seeds(spec_json) > _seeds(c.execute("SELECT spec FROM experiments WHERE name = ?",
+                                                      (name,)).fetchone()[0]):
+                # the same spec with more seeds: keep the larger seed count, so the stored spec covers its points
+                c.execute("UPDATE experiments SET spec = ? WHERE name = ?", (spec_json, name))
 
+    @_database_errors
     def experiments(self) -> list[str]:
-        return [r[0] for r in self._conn.execute("SELECT name FROM experiments ORDER BY created")]
+        return [r[0] for r in self._conn.execute("SELECT name FROM experiments ORDER BY created, name")]
 
+    @_database_errors
     def spec_of(self, name: str) -> dict[str, Any]:
-        row = self._conn.execute("SELECT spec FROM experiments WHERE name = ?", (name,)).fetchone()
+        return json.loads(self._experiment(name)[1])
+
+    def fingerprint_of(self, name: str) -> str:
+        return self._experiment(name)[0]
+
+    @_database_errors
+    def _experiment(self, name: str) -> tuple[str, str]:
+        row = self._conn.execute("SELECT fingerprint, spec FROM experiments WHERE name = ?", (name,)).fetchone()
         if row is None:
             known = ", ".join(self.experiments()) or "none"
             raise DataError(f"experiment {name!r}: not in {self.path} (experiments: {known})")
-        return json.loads(row[0])
+        return row
 
+    @_database_errors
     def existing_keys(self, fingerprint: str) -> set[str]:
         return {r[0] for r in self._conn.execute("SELECT key FROM points WHERE fingerprint = ?", (fingerprint,))}
 
+    @_database_errors
     def add(self, experiment: str, fingerprint: str, measurements: Iterable[Measurement]) -> int:
-        """Insert measurements in one transaction, skipping keys already stored. Returns how many were new."""
-        rows = []
-        for m in measurements:
-            for col in ("train_loss", "test_loss", "wall_seconds"):
-                value = getattr(m, col)
-                if not math.isfinite(value):
-                    raise DataError(
-                        f"{col} is {value} at D={m.data_size}, size={m.model_size}, seed={m.seed}: nothing stored"
-                    )
-            key = point_key(fingerprint, m.data_size, m.model_size, m.seed)
-            rows.append((key, experiment, fingerprint, m.data_size, m.model_size, m.seed, m.train_loss,
-                         m.test_loss, m.wall_seconds, json.dumps(m.extra), time.time()))
+        """Insert measurements in one transaction, skipping keys already stored. Returns how many were new.
+
+        A seed that is stored clears its earlier failure record in the same transaction.
+        """
+        ms = check_finite(measurements)
+        now = time.time()
+        rows = [(point_key(fingerprint, m.data_size, m.model_size, m.seed), experiment, fingerprint, m.data_size,
+                 m.model_size, m.seed, m.train_loss, m.test_loss, m.wall_seconds, json.dumps(m.extra), now)
+                for m in ms]
         with self.transaction() as c:
             before = c.total_changes
             c.executemany("INSERT OR IGNORE INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            return c.total_changes - before
+            added = c.total_changes - before
+            if self.version >= 2:
+                c.executemany("DELETE FROM failures WHERE fingerprint = ? AND seed = ?",
+                              [(fingerprint, s) for s in sorted({m.seed for m in ms})])
+            return added
 
+    @_database_errors
     def measurements(self, experiment: str) -> list[Measurement]:
-        """Every stored measurement of an experiment, ordered by (seed, D, size)."""
-        self.spec_of(experiment)
+        """Every stored measurement of an experiment (found by its fingerprint), ordered by (seed, D, size)."""
+        fingerprint = self.fingerprint_of(experiment)
         cur = self._conn.execute(
             "SELECT data_size, model_size, seed, train_loss, test_loss, wall_seconds, extra FROM points "
-            "WHERE experiment = ? ORDER BY seed, data_size, model_size",
-            (experiment,),
+            "WHERE fingerprint = ? ORDER BY seed, data_size, model_size",
+            (fingerprint,),
         )
         return [Measurement(d, s, seed, tr, te, w, json.loads(ex)) for d, s, seed, tr, te, w, ex in cur]
 
@@ -156,7 +296,82 @@ class Store:
                 out.append({"experiment": name, **m.as_row()})
         return out
 
+    @_database_errors
     def count(self, experiment: str | None = None) -> int:
+        """Stored points of an experiment (by its fingerprint), or distinct points in the whole store."""
         if experiment is None:
             return self._conn.execute("SELECT COUNT(*) FROM points").fetchone()[0]
-        return self._conn.execute("SELECT COUNT(*) FROM points WHERE experiment = ?", (experiment,)).fetchone()[0]
+        fingerprint = self.fingerprint_of(experiment)
+        return self._conn.execute("SELECT COUNT(*) FROM points WHERE fingerprint = ?", (fingerprint,)).fetchone()[0]
+
+    @_database_errors
+    def record_failure(self, experiment: str, fingerprint: str, seed: int, attempts: int, error: str,
+                       trace: str = "") -> None:
+        """Record that a seed failed ``attempts`` times with ``error`` (one line); a later success clears it."""
+        with self.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?, ?)",
+                      (fingerprint, seed, experiment, attempts, error, trace, time.time()))
+
+    @_database_errors
+    def failures(self, experiment: str | None = None) -> list[dict[str, Any]]:
+        """Failed seeds (of one experiment, found by its fingerprint, or all), ordered by experiment and seed."""
+        sql = "SELECT experiment, fingerprint, seed, attempts, error, traceback, created FROM failures"
+        args: tuple[str, ...] = ()
+        if experiment is not None:
+            sql, args = sql + " WHERE fingerprint = ?", (self.fingerprint_of(experiment),)
+        cols = ("experiment", "fingerprint", "seed", "attempts", "error", "traceback", "created")
+        return [dict(zip(cols, row, strict=True)) for row in self._conn.execute(sql + " ORDER BY experiment, seed",
+                                                                                 args)]
+
+    @_database_errors
+    def check(self) -> dict[str, Any]:
+        """Verify the store and summarise it: SQLite integrity, schema, keys, and per experiment the points stored
+        and missing, failed seeds and compute time (sum of per-point wall seconds)."""
+        conn = self._conn
+        integrity = [line for r in conn.execute("PRAGMA integrity_check(20)") for line in r[0].splitlines()
+                     if line.strip() and not line.startswith("***")]
+        bad_keys = sum(key != point_key(fp, d, p, s) for key, fp, d, p, s in conn.execute(
+            "SELECT key, fingerprint, data_size, model_size, seed FROM points"))
+        non_finite = conn.execute(
+            "SELECT COUNT(*) FROM points WHERE abs(train_loss) > 1e308 OR abs(test_loss) > 1e308 "
+            "OR abs(wall_seconds) > 1e308 OR typeof(test_loss) != 'real' OR typeof(train_loss) != 'real'"
+        ).fetchone()[0]
+        orphans = conn.execute("SELECT COUNT(*) FROM points WHERE fingerprint NOT IN "
+                               "(SELECT fingerprint FROM experiments)").fetchone()[0]
+        experiments = []
+        rows = conn.execute("SELECT name, fingerprint, spec FROM experiments ORDER BY created, name").fetchall()
+        for name, fp, spec_json in rows:
+            n, seeds, wall = conn.execute("SELECT COUNT(*), COUNT(DISTINCT seed), COALESCE(SUM(wall_seconds), 0) "
+                                          "FROM points WHERE fingerprint = ?", (fp,)).fetchone()
+            failed = conn.execute("SELECT COUNT(*) FROM failures WHERE fingerprint = ?", (fp,)).fetchone()[0]
+            expected = _expected_keys(spec_json, fp)
+            missing = None if expected is None else len(expected - self.existing_keys(fp))
+            experiments.append({"name": name, "fingerprint": fp, "points": n, "seeds": seeds,
+                                "expected": None if expected is None else len(expected), "missing": missing,
+                                "failed_seeds": failed, "wall_seconds": wall,
+                                "seconds_per_point": wall / n if n else None})
+        problems = [] if integrity == ["ok"] else [f"integrity: {msg}" for msg in integrity[:5]]
+        if len(integrity) > 5:
+            problems.append(f"integrity: {len(integrity) - 5} more problem(s) (at most 20 are looked for)")
+        if bad_keys:
+            problems.append(f"{bad_keys} point(s) whose key does not match (fingerprint, D, size, seed)")
+        if non_finite:
+            problems.append(f"{non_finite} point(s) with a non-finite or non-numeric loss")
+        return {"path": str(self.path), "schema_version": self.version, "migrated_from": self.migrated_from,
+                "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
+                "integrity": integrity, "points": self.count(), "orphan_points": orphans,
+                "experiments": experiments, "failures": self.failures(), "problems": problems,
+                "ok": not problems}
+
+
+def _expected_keys(spec_json: str, fingerprint: str) -> set[str] | None:
+    """The point keys a stored spec asks for, or None if the stored spec is not a valid spec."""
+    from scalinglab.errors import SpecError
+    from scalinglab.sweep.spec import parse_spec
+
+    try:
+        spec = parse_spec(json.loads(spec_json))
+    except (SpecError, ValueError, TypeError):
+        return None
+    ds, ps = spec.grid.data.values(), spec.grid.size.values()
+    return {point_key(fingerprint, d, p, s) for d in ds for p in ps for s in range(spec.seeds)}
