@@ -12,6 +12,9 @@ try:
     import scalinglab  # noqa: F401
 except ImportError:  # running from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (sys.path[0], os.environ.get("PYTHONPATH")) if p
+    )  # for worker processes that are spawned rather than forked
 
 import numpy as np
 import scipy

@@ -26,32 +26,18 @@ import collections
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
-try:
-    import scalinglab  # noqa: F401
-except ImportError:  # running from a checkout without the package installed
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
 import numpy as np
 import scipy
+from _common import best_of
 from scipy.sparse.csgraph import dijkstra
 from threadpoolctl import threadpool_limits
 
 from scalinglab.models.knn import ForestNearestNeighbour, TreeLevels, forest_nearest_source, multi_source_bfs
 from scalinglab.recipes import brill
 from scalinglab.tasks.percolation import grow_bethe_clusters
-
-
-def best_of(fn, repeats: int) -> tuple[float, object]:
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def python_growth(z: int, p: float, sites: int, seed: int) -> tuple[int, float]:

@@ -25,47 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
-try:
-    import scalinglab  # noqa: F401
-except ImportError:  # running from a checkout without the package installed
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (sys.path[0], os.environ.get("PYTHONPATH")) if p
-    )  # for worker processes that are spawned rather than forked
-
 import numpy as np
+from _common import ForeignLoad
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from scalinglab.sweep.runner import run_sweep
 from scalinglab.sweep.spec import DEMO_SPEC, parse_spec
 from scalinglab.sweep.store import Store
-
-
-class ForeignLoad:
-    """CPU seconds used on this machine by other processes while the benchmark ran (Linux /proc/stat).
-
-    Timings are only meaningful when this stays near zero; it is printed and written with the results.
-    """
-
-    def __init__(self) -> None:
-        self.start = self._snapshot()
-
-    @staticmethod
-    def _snapshot() -> tuple[float, float] | None:
-        try:
-            fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        except (OSError, ValueError):
-            return None
-        busy = sum(fields[:8]) - fields[3] - fields[4]  # all but idle and iowait
-        t = os.times()
-        own = t.user + t.system + t.children_user + t.children_system
-        return busy / os.sysconf("SC_CLK_TCK"), own
-
-    def seconds(self) -> float | None:
-        end = self._snapshot()
-        if self.start is None or end is None:
-            return None
-        return max(0.0, (end[0] - self.start[0]) - (end[1] - self.start[1]))
 
 
 def _cpu_seconds() -> float:
