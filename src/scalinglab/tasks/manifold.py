@@ -130,7 +130,8 @@ class ManifoldTask:
         """Mean squared error of ``predictor`` (inputs -> predictions) on ``n_eval`` fixed points drawn from the
         task (a Monte-Carlo estimate, relative standard error about sqrt(2 / n_eval) for Gaussian errors), plus
         the noise variance."""
-        X, y = self.sample(int(self.n_eval), np.random.default_rng([int(self.target_seed), 9001]))
+        u = self.sample_intrinsic(int(self.n_eval), np.random.default_rng([int(self.target_seed), 9001]))
+        X, y = self.embed(u), self.target_values(u)
         pred = np.asarray(predictor(X), dtype=float).reshape(y.shape)
         return float(np.mean((pred - y) ** 2) + self.noise**2)
 

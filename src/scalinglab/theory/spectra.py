@@ -31,7 +31,7 @@ def kernel_spectrum(K: np.ndarray) -> np.ndarray:
     K = np.asarray(K, dtype=np.float64)
     if K.ndim != 2 or K.shape[0] != K.shape[1]:
         raise DataError(f"kernel_spectrum: need a square Gram matrix, got shape {K.shape}")
-    return linalg.eigh(K / K.shape[0], eigvals_only=True, check_finite=False)[::-1]
+    return linalg.eigh(K / K.shape[0], eigvals_only=True, driver="evd", check_finite=False)[::-1]
 
 
 def kernel_eigensystem(K: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -177,3 +177,13 @@ def learning_curve_theory(eigenvalues: np.ndarray, target_power: np.ndarray, dat
         loss = kappa**2 / (1 - gamma) * float(np.sum(p / denom))
         out.append(loss + noise**2 * gamma / (1 - gamma) + noise**2)
     return np.array(out)
+
+
+def complete_tail(values: np.ndarray, fit: SpectrumFit, n_total: int) -> np.ndarray:
+    """The spectrum with indices beyond the fitted range replaced by the fitted power law A i^-(1 + alpha), up to
+    index ``n_total``. Sample eigenvalues beyond about a tenth of the sample size are biased (the sample Gram
+    cannot resolve them), and the learning-curve theory at D needs the modes beyond D; the tail completes them."""
+    values = np.asarray(values, dtype=float)
+    hi = fit.index_range[1]
+    i = np.arange(hi + 1, max(int(n_total), hi) + 1, dtype=float)
+    return np.concatenate([values[:hi], fit.amplitude * i ** -(1.0 + fit.alpha)])
