@@ -64,7 +64,7 @@ def test_model_exact_random_and_contract():
     a = model.learning_curve(task, [50, 100, 200], [1], np.random.default_rng(0))
     b = model.learning_curve(task, [200, 50, 100], [1], np.random.default_rng(0))
     assert [m.test_loss for m in a] == [m.test_loss for m in b]
-    assert [m.data_size for m in a] == [50, 100, 200] and all(m.model_size == 0 for m in a)
+    assert [m.data_size for m in a] == [50, 100, 200] and all(m.model_size == 1 for m in a)
     assert a[0].test_loss > a[1].test_loss > a[2].test_loss
     rf = KernelRidge(depth=1, n_test=200, ridge=1e-6, features="random")
     grid = rf.learning_curve(task, [50, 100, 200], [30, 100, 4000], np.random.default_rng(0))

@@ -6,7 +6,8 @@ and the forward substitution z = L^-1 y restricted to its first D entries is L_D
 So every D costs one backward substitution, alpha_D = L_D^-T z_D, and one product with the test kernel.
 
 Size knob (``features``):
-- ``"exact"``: the analytic kernel, P = infinity (measurements carry model_size 0);
+- ``"exact"``: the analytic kernel, P = infinity; the size grid is no knob then, and every requested size gets
+  the same measurement (give the grid one size; an empty list records model_size 0);
 - ``"random"``: P random features of the finite network (its last hidden layer, width P, see
   ``FullyConnected.random_features``): the network of width P is the first P units of every hidden layer of the
   widest one, so the features are nested as P grows. D <= P is solved in the dual (D x D, nested in D from one
@@ -158,8 +159,10 @@ class KernelRidge:
                 rows = teacher_average_curve(K, Kt, self._test_diagonal(Xte), ds, r, rng)
             else:
                 rows = nested_cholesky_curve(K, Kt, Ytr, Yte, ds, r)
-            share = (time.perf_counter() - t0) / len(rows)
-            return [Measurement(d, 0, -1, tr, te, share, {"ridge_absolute": r}) for d, tr, te in rows]
+            sizes = sorted({int(p) for p in model_sizes}) or [0]
+            share = (time.perf_counter() - t0) / len(rows) / len(sizes)
+            return [Measurement(d, p, -1, tr, te, share, {"ridge_absolute": r, "exact_kernel": 1.0})
+                    for d, tr, te in rows for p in sizes]
         if average:
             return self._random_features_average(X, n, ds, model_sizes, K, Kt, self._test_diagonal(Xte), rng)
         ps = _check_sizes("grid.size", model_sizes)
