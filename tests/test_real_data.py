@@ -214,3 +214,16 @@ def test_download_checks_sha256(tmp_path):
         download((tmp_path / "missing").as_uri(), tmp_path / "m.bin", digest)
     with pytest.raises(DataError, match="sha256"):
         download(other.as_uri(), dest2, "xyz")
+
+
+def test_real_task_draws_distinct_examples():
+    from scalinglab.tasks.real import RealTask
+
+    task = RealTask(load_dataset("digits", n=100))
+    X, Y = task.sample(100, np.random.default_rng(0))
+    assert Y.shape == (100, 10) and np.allclose(Y.sum(1), 0)
+    assert len({row.tobytes() for row in X}) == len(np.unique(task.data.X, axis=0))
+    with pytest.raises(DataError, match="101"):
+        task.sample(101, np.random.default_rng(0))
+    with pytest.raises(NotImplementedError):
+        task.population_loss(None)

@@ -354,3 +354,28 @@ def download(url: str, dest: str | Path, sha256: str) -> Path:
         raise DataError(f"{url}: SHA-256 {got} differs from the expected {expected}")
     tmp_path.replace(dest)
     return dest
+
+
+@dataclasses.dataclass(frozen=True)
+class RealTask:
+    """A real data set as a task: ``sample(n, rng)`` draws n distinct examples (inputs and centred one-hot
+    targets), so a model's training and test points, drawn in one call, never overlap. A finite data set has no
+    population loss; models measure on held-out examples."""
+
+    data: RealDataset
+    name: str = "real"
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if int(n) != n or n < 1:
+            raise DataError(f"n: must be a positive integer, got {n!r}")
+        if n > self.data.n:
+            raise DataError(f"n: {n} examples asked of {self.data.name!r}, which has {self.data.n}")
+        idx = rng.choice(self.data.n, int(n), replace=False)
+        return self.data.X[idx], self.data.one_hot()[idx]
+
+    def population_loss(self, predictor) -> float:
+        raise NotImplementedError("a finite data set has no population loss; use held-out examples")
+
+    def properties(self) -> dict[str, float]:
+        return {"n": float(self.data.n), "features": float(self.data.X.shape[1]),
+                "n_classes": float(self.data.n_classes)}
