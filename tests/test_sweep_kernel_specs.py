@@ -37,3 +37,25 @@ def test_spec_errors_name_the_key():
     bad["model"]["kernel"] = "rbf"
     with pytest.raises(SpecError, match="model.kernel"):
         parse_spec(bad)
+
+
+def test_cli_predict_writes_json(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from scalinglab.cli import app
+    from scalinglab.sweep.spec import dump_toml
+
+    spec_path = tmp_path / "torus.toml"
+    spec_path.write_text(dump_toml(_spec()))
+    out = tmp_path / "pred.json"
+    res = CliRunner().invoke(app, ["predict", "--task", str(spec_path), "--n", "600", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    pred = json.loads(out.read_text())
+    d = pred["intrinsic_dimension"]["value"]
+    assert d == pytest.approx(2, rel=0.15)
+    assert pred["predicted"]["four_over_d"] == pytest.approx(4 / d)
+    assert pred["predicted"]["alpha_data"] == pred["spectrum_exponent"]["value"] > 0
+    bad = CliRunner().invoke(app, ["predict", "--task", str(tmp_path / "missing.toml")])
+    assert bad.exit_code == 2 and "cannot read spec" in bad.output
