@@ -39,7 +39,7 @@ def test_duality_run_writes_summary_with_checks(tmp_path, monkeypatch):
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved == summary and summary["id"] == "bahri-duality"
     names = [c["name"] for c in summary["checks"]]
-    assert len(names) == 5 and any("TwoNN" in n for n in names) and any("4/d" in n for n in names)
+    assert len(names) == 6 and any("TwoNN" in n for n in names) and any("4/d" in n for n in names)
     for c in summary["checks"]:
         assert set(c) == {"name", "measured", "predicted", "tolerance", "ok"}
     assert (tmp_path / "bahri_duality_exponents.png").stat().st_size > 1000

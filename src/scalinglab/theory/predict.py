@@ -1,6 +1,7 @@
 """Exponents predicted from data alone, before any training (Bahri et al. 2024): the intrinsic dimension d
 (TwoNN, with a bootstrap interval) and its 4/d, and the kernel spectrum exponent alpha_K (alpha_D = alpha_P =
-alpha_K by the duality), fitted on two independent halves of the sample over the decade of indices below N/10.
+alpha_K by the duality), fitted on two independent halves of the sample over the automatically found index
+window in [5, N/10].
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ def predict_exponents(X: np.ndarray, gram: Callable[[np.ndarray], np.ndarray], r
     halves = np.array_split(rng.permutation(X.shape[0]), 2)
     m = min(len(h) for h in halves)
     spectra = np.array([kernel_spectrum(gram(X[h[:m]])) for h in halves])
-    hi = m // 10
-    spec = fit_spectrum(spectra, (max(hi // 10, 1), hi), rng=rng)
+    spec = fit_spectrum(spectra, rng=rng)  # automatic index window inside [5, N/10]
     return {
         "intrinsic_dimension": {"value": geom.value, "ci95": list(geom.ci95),
                                 "scale": [list(s) for s in geom.scale]},
