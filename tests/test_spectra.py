@@ -13,6 +13,7 @@ from scalinglab.theory.spectra import (
     complete_tail,
     covariance_spectrum,
     fit_spectrum,
+    fit_spectrum_windows,
     kernel_eigensystem,
     kernel_spectrum,
     learning_curve_theory,
@@ -97,3 +98,15 @@ def test_complete_tail_extends_with_the_fit():
     full = complete_tail(lam * (i < 200), fit, 10_000)
     assert full.size == 10_000
     np.testing.assert_allclose(full, np.arange(1, 10_001) ** -2.0, rtol=1e-8)
+
+
+def test_window_median_and_staircase_interval():
+    i = np.arange(1, 4001, dtype=float)
+    pure = fit_spectrum_windows(i**-1.8)
+    assert pure.alpha == pytest.approx(0.8, abs=1e-9)
+    # a staircase: groups of equal eigenvalues whose sizes grow (like Fourier shells), about the law i^-1.5
+    stairs = np.concatenate([np.full(int(1.6**k), (1.6**k) ** -1.5) for k in range(18)])[:4000]
+    fit = fit_spectrum_windows(stairs, n_boot=0)
+    assert fit.ci95[0] <= fit.alpha <= fit.ci95[1]
+    assert abs(fit.alpha - 0.5) < 0.1
+    assert len(fit.warnings) == 4

@@ -50,7 +50,7 @@ def test_cli_predict_writes_json(tmp_path):
     spec_path = tmp_path / "torus.toml"
     spec_path.write_text(dump_toml(_spec()))
     out = tmp_path / "pred.json"
-    res = CliRunner().invoke(app, ["predict", "--task", str(spec_path), "--n", "600", "--json", str(out)])
+    res = CliRunner().invoke(app, ["predict", "--task", str(spec_path), "--n", "1000", "--json", str(out)])
     assert res.exit_code == 0, res.output
     pred = json.loads(out.read_text())
     d = pred["intrinsic_dimension"]["value"]

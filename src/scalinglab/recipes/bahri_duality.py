@@ -6,10 +6,10 @@ kernel (the NNGP of a depth-2 ReLU network), and losses are averaged over teache
 so that alpha_D = alpha_P = alpha_K is the theory's prediction without a target-dependent correction.
 
 - alpha_K: the NNGP eigenvalues of K / N on independent samples of N points (reliable to about index N / 10),
-  fitted over the automatically found index window (``theory.spectra.auto_index_range``: the straightest log-log
-  window of at least a decade inside [5, N / 10]). On a torus the eigenvalues come in groups of equal value
-  (Fourier modes of equal frequency), more so as d grows, so local slopes over a narrow window wander; a wide
-  straight window averages the staircase;
+  the median of power-law fits over the windows [lo, N / 10], lo = 5, 10, 20, 40. On a torus the eigenvalues come
+  in groups of equal value (Fourier modes of equal frequency), more so as d grows, so a fit over one window depends
+  on where it starts relative to the steps (by up to 0.3 at d = 4 and 6 with N = 4000); the interval spans the
+  windows;
 - alpha_D: the exact kernel (P = infinity), D over at least a decade;
 - alpha_P: random features (the finite network of width P) at the largest D, P <= D / 8;
 - d from TwoNN (scikit-dimension) with a bootstrap interval and a scale check; 4/d is the exponent of a target smooth
@@ -30,7 +30,13 @@ from scalinglab.recipes import Recipe, check, register
 from scalinglab.recipes.bahri import PAPER, TOL_DIMENSION, TOL_DUALITY, TOL_THEORY, _ci, _curves, _fit
 from scalinglab.tasks.manifold import ManifoldTask
 from scalinglab.theory.geometry import intrinsic_dimension
-from scalinglab.theory.spectra import complete_tail, fit_spectrum, kernel_spectrum, learning_curve_theory
+from scalinglab.theory.spectra import (
+    complete_tail,
+    fit_spectrum,
+    fit_spectrum_windows,
+    kernel_spectrum,
+    learning_curve_theory,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,9 +56,9 @@ class DualityConfig:
 
 
 QUICK = DualityConfig(dims=(2, 3, 4, 6), ambient=16, d_min=100, d_max=1600, d_points=5, p_points=4, seeds=3,
-                      n_test=400, spectrum_n=2500, spectra=2, geometry_n=4000, n_boot=20)
+                      n_test=400, spectrum_n=4000, spectra=2, geometry_n=3000, n_boot=20)
 FULL = DualityConfig(dims=(2, 3, 4, 6), ambient=16, d_min=200, d_max=6400, d_points=8, p_points=6, seeds=6,
-                     n_test=1000, spectrum_n=6000, spectra=3, geometry_n=16000, n_boot=100)
+                     n_test=1000, spectrum_n=8000, spectra=3, geometry_n=16000, n_boot=100)
 
 
 def measure_manifold(d: int, config: DualityConfig) -> dict[str, Any]:
@@ -70,8 +76,9 @@ def measure_manifold(d: int, config: DualityConfig) -> dict[str, Any]:
     rng = np.random.default_rng([d, 3])
     spectra = np.array([kernel_spectrum(exact.gram(task.sample(config.spectrum_n, rng)[0]))
                         for _ in range(config.spectra)])
-    spec = fit_spectrum(spectra)  # automatic range: the straightest window of >= 1 decade in [5, N/10]
-    lam = complete_tail(spectra.mean(0), spec, 100 * config.spectrum_n)
+    spec = fit_spectrum_windows(spectra)  # median over the windows [lo, N/10], lo = 5, 10, 20, 40
+    widest = fit_spectrum(spectra, (5, config.spectrum_n // 10), n_boot=0)
+    lam = complete_tail(spectra.mean(0), widest, 100 * config.spectrum_n)
     theory = learning_curve_theory(lam, lam, ds)
     theory_fit = fit_power_law(np.array(ds, float), theory, offset=0.0, n_boot=0)
     X, _ = task.sample(config.geometry_n, rng)
@@ -121,9 +128,10 @@ def run_duality(out: Path, quick: bool, progress=None, workers: int = 1) -> dict
     notes = [
         "Torus of dimension d in R^16 (random rotation); teacher f ~ GP(0, K) with K the NNGP of the student (depth-2 "
         "ReLU, weight variance 2), losses averaged over teachers exactly; ridge 1e-8 relative to the Gram diagonal.",
-        f"alpha_K fitted over the automatically chosen eigenvalue index window (the straightest of at least a decade "
-        f"in [5, N/10]) of {config.spectra} independent samples of N = {config.spectrum_n} points (interval: "
-        "bootstrap over the samples, crude with so few); "
+        f"alpha_K: median of power-law fits over the index windows [lo, N/10], lo = 5, 10, 20, 40, of the mean "
+        f"spectrum of {config.spectra} independent samples of N = {config.spectrum_n} points; its interval spans "
+        "every window's bootstrap interval (over the samples) and the spread between windows, which dominates: the "
+        "torus spectrum is a staircase of equal-eigenvalue groups. "
         "the kappa/gamma curve completes the mean spectrum beyond that range by the fitted power law.",
         "The ReLU NNGP is not smooth where x = x' (its angular expansion has a |theta|^3 term), so its eigenvalues on "
         "a d-dimensional manifold decay as i^-(1 + 3/d): alpha_K ~ 3/d, below the 4/d that Bahri et al. derive for "

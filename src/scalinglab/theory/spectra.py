@@ -187,3 +187,28 @@ def complete_tail(values: np.ndarray, fit: SpectrumFit, n_total: int) -> np.ndar
     hi = fit.index_range[1]
     i = np.arange(hi + 1, max(int(n_total), hi) + 1, dtype=float)
     return np.concatenate([values[:hi], fit.amplitude * i ** -(1.0 + fit.alpha)])
+
+
+def fit_spectrum_windows(spectra: np.ndarray, lows: tuple[int, ...] = (5, 10, 20, 40), max_fraction: float = 0.1,
+                         *, n_boot: int = 500, rng: np.random.Generator | None = None) -> SpectrumFit:
+    """alpha_K as the median of fits over the windows [lo, max_fraction N] for each lo in ``lows``; the interval
+    spans every window's bootstrap interval.
+
+    Kernels on symmetric manifolds (a torus, a sphere) have groups of equal eigenvalues (Fourier modes or spherical
+    harmonics of equal frequency), so the spectrum is a staircase about its power law, and a fit over one window
+    depends on where the window starts and ends relative to the steps. The spread across windows measures that
+    dependence and is part of the interval.
+    """
+    S = np.atleast_2d(np.asarray(spectra, dtype=float))
+    hi = int(max_fraction * S.shape[1])
+    fits = [fit_spectrum(S, (lo, hi), n_boot=n_boot, rng=rng) for lo in lows if 10 * lo <= hi]
+    if not fits:
+        raise DataError(f"spectrum: {S.shape[1]} eigenvalues leave no window of a decade below {max_fraction} N")
+    alphas = np.array([f.alpha for f in fits])
+    los = [f.ci95[0] for f in fits] + list(alphas)
+    his = [f.ci95[1] for f in fits] + list(alphas)
+    widest = fits[0]
+    return SpectrumFit(alpha=float(np.median(alphas)), ci95=(float(np.nanmin(los)), float(np.nanmax(his))),
+                       amplitude=widest.amplitude * 1.0, index_range=(widest.index_range[0], hi),
+                       n_spectra=S.shape[0],
+                       warnings=tuple(f"window [{f.index_range[0]}, {hi}]: alpha = {f.alpha:.3f}" for f in fits))
