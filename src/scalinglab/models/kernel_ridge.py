@@ -67,23 +67,45 @@ def nested_cholesky_curve(K: np.ndarray, K_test: np.ndarray, Y: np.ndarray, Y_te
     sizes = _check_sizes("data sizes", data_sizes)
     if sizes[-1] > n:
         raise SpecError(f"data sizes: {sizes[-1]} exceeds the {n} training points of the Gram matrix")
-    A = np.array(K, dtype=np.float64, copy=True)
-    A[np.diag_indices(n)] += ridge
-    try:
-        L = linalg.cholesky(A, lower=True, overwrite_a=True, check_finite=False)
-    except linalg.LinAlgError:
-        raise SpecError(f"model.ridge: the Gram matrix plus ridge {ridge:.3g} is not positive definite; "
-                        "raise the ridge") from None
+    L = _cholesky(K, ridge)
     Y2 = Y.reshape(n, -1)
     Yt = Y_test.reshape(Y_test.shape[0], -1)
     z = linalg.solve_triangular(L, Y2, lower=True, check_finite=False)
     out = []
     for d in sizes:
-        a = linalg.solve_triangular(L[:d, :d], z[:d], lower=True, trans="T", check_finite=False)
+        a = back_substitute(L, z[:d])
         test = _mse(np.asarray(K_test[:, :d], dtype=np.float64) @ a, Yt)
         train = float(ridge * ridge * np.sum(a * a) / d)
         out.append((d, train, test))
     return out
+
+
+def _cholesky(K: np.ndarray, ridge: float) -> np.ndarray:
+    """Lower Cholesky factor of K + ridge I, column-major (one copy of K: LAPACK factors it in place)."""
+    A = np.asfortranarray(K, dtype=np.float64)
+    if A is K or np.shares_memory(A, K):
+        A = A.copy(order="F")
+    A[np.diag_indices(A.shape[0])] += ridge
+    try:
+        return linalg.cholesky(A, lower=True, overwrite_a=True, check_finite=False)
+    except linalg.LinAlgError:
+        raise SpecError(f"model.ridge: the Gram matrix plus ridge {ridge:.3g} is not positive definite; "
+                        "raise the ridge") from None
+
+
+def back_substitute(L: np.ndarray, z: np.ndarray, block: int = 1024) -> np.ndarray:
+    """Solve L_D^T a = z with L_D the leading D x D block of the lower factor L (D = len(z)), in column blocks
+    of ``block``: only diagonal blocks are copied (LAPACK wants contiguous arrays; a leading block of a larger
+    matrix is not), the off-diagonal updates are matrix products on views."""
+    d = z.shape[0]
+    a = np.array(z, dtype=np.float64, copy=True)
+    for end in range(d, 0, -block):
+        start = max(0, end - block)
+        if end < d:
+            a[start:end] -= L[end:d, start:end].T @ a[end:d]
+        a[start:end] = linalg.solve_triangular(L[start:end, start:end], a[start:end], lower=True, trans="T",
+                                               check_finite=False)
+    return a
 
 
 def _primal(Phi: np.ndarray, Phi_test: np.ndarray, Y: np.ndarray, Y_test: np.ndarray, ridge: float
@@ -245,21 +267,15 @@ def teacher_average_curve(K: np.ndarray, K_test: np.ndarray, k_test_diag: np.nda
     (module docstring); the training loss is that of one teacher draw. Returns [(D, train, test)]."""
     n = K.shape[0]
     sizes = _check_sizes("data sizes", data_sizes)
-    A = np.array(K, dtype=np.float64, copy=True)
-    A[np.diag_indices(n)] += ridge
-    try:
-        L = linalg.cholesky(A, lower=True, overwrite_a=True, check_finite=False)
-    except linalg.LinAlgError:
-        raise SpecError(f"model.ridge: the Gram matrix plus ridge {ridge:.3g} is not positive definite; "
-                        "raise the ridge") from None
+    L = _cholesky(K, ridge)
     W = linalg.solve_triangular(L, np.asarray(K_test, dtype=np.float64).T, lower=True, check_finite=False)
     xi = rng.standard_normal(n)  # y = L xi, so L^-1 y = xi
     mean_ktt = float(np.mean(k_test_diag))
     out = []
     for d in sizes:
         Wd = W[:d]
-        V = linalg.solve_triangular(L[:d, :d], Wd, lower=True, trans="T", check_finite=False)
+        V = back_substitute(L, Wd)
         test = mean_ktt - float(np.sum(Wd * Wd) + ridge * np.sum(V * V)) / W.shape[1]
-        a = linalg.solve_triangular(L[:d, :d], xi[:d], lower=True, trans="T", check_finite=False)
+        a = back_substitute(L, xi[:d])
         out.append((d, float(ridge * ridge * np.sum(a * a) / d), test))
     return out
