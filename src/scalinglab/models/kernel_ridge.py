@@ -31,14 +31,19 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from contextlib import nullcontext
 from typing import Literal
 
 import numpy as np
 from scipy import linalg
+from threadpoolctl import threadpool_limits
 
 from scalinglab.contracts import Measurement
 from scalinglab.errors import SpecError
 from scalinglab.models.kernels import FullyConnected
+
+
+SAFE_THREADED_CHOLESKY = 12_000
 
 
 def _check_sizes(name: str, sizes: list[int]) -> list[int]:
@@ -86,8 +91,12 @@ def _cholesky(K: np.ndarray, ridge: float) -> np.ndarray:
     if A is K or np.shares_memory(A, K):
         A = A.copy(order="F")
     A[np.diag_indices(A.shape[0])] += ridge
+    # OpenBLAS 0.3.30/0.3.31 (scipy's and numpy's wheels) crash in the multithreaded dpotrf at n = 16,384 on a
+    # 2-core machine (n = 12,000 ran); above that size the factorisation runs on one BLAS thread.
+    limit = threadpool_limits(limits=1, user_api="blas") if A.shape[0] > SAFE_THREADED_CHOLESKY else nullcontext()
     try:
-        return linalg.cholesky(A, lower=True, overwrite_a=True, check_finite=False)
+        with limit:
+            return linalg.cholesky(A, lower=True, overwrite_a=True, check_finite=False)
     except linalg.LinAlgError:
         raise SpecError(f"model.ridge: the Gram matrix plus ridge {ridge:.3g} is not positive definite; "
                         "raise the ridge") from None
