@@ -42,7 +42,6 @@ from scalinglab.contracts import Measurement
 from scalinglab.errors import SpecError
 from scalinglab.models.kernels import FullyConnected
 
-
 SAFE_THREADED_CHOLESKY = 12_000
 
 
