@@ -50,6 +50,7 @@ class Fig2Config:
     p_max: int
     d_points: int
     p_points: int
+    digits_n: int | None = None  # a subset of the 1,797 digits (None: all)
 
 
 FIG2_QUICK = Fig2Config(datasets=(("digits", 1), ("digits", 2), ("mnist1d", 1), ("mnist1d", 2)), mnist1d_n=2000,
@@ -64,8 +65,8 @@ def _model(features: str) -> KernelRidge:
                        n_test=1)
 
 
-def _pooled(name: str, pool: int, n_mnist1d: int) -> RealDataset:
-    data = load_dataset(name, n=None if name == "digits" else n_mnist1d)
+def _pooled(name: str, pool: int, config: Fig2Config) -> RealDataset:
+    data = load_dataset(name, n=config.digits_n if name == "digits" else config.mnist1d_n)
     if pool == 1:
         return data
     X, shape = average_pool(data.X, data.image_shape, pool)
@@ -99,7 +100,7 @@ def _spectrum(model: KernelRidge, X: np.ndarray, rng: np.random.Generator, halve
 
 def measure_fig2(name: str, pool: int, config: Fig2Config) -> dict[str, Any]:
     """Every number of one (data set, pool size) panel of Fig. 2."""
-    data = _pooled(name, pool, config.mnist1d_n)
+    data = _pooled(name, pool, config)
     task = RealTask(data, name=data.name)
     n_train = data.n - config.n_test
     ds = sorted({int(v) for v in np.geomspace(16, n_train, config.d_points)})
