@@ -462,6 +462,41 @@ def theory(
 
 @app.command()
 @_guard
+def predict(
+    task: Path = typer.Option(..., "--task", help="Spec TOML whose [task] (and [model], for its kernel) to use."),
+    n: int = typer.Option(4000, "--n", help="Points to sample for the estimates."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the predictions to this JSON file."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Bahri et al.: intrinsic dimension, kernel spectrum exponent and the exponents they imply, no training."""
+    import numpy as np
+
+    from scalinglab.models.kernel_ridge import KernelRidge
+    from scalinglab.sweep.spec import load_spec
+    from scalinglab.theory.predict import predict_exponents
+
+    spec = load_spec(task)
+    model = spec.model.build()
+    gram = model.gram if isinstance(model, KernelRidge) else KernelRidge().gram
+    rng = np.random.default_rng(seed)
+    X, _ = spec.task.build().sample(n, rng)
+    pred = predict_exponents(X, gram, rng)
+    if json_path is not None:
+        json_path.write_text(json.dumps(pred, indent=2))
+    table = Table(title=f"predicted exponents, {spec.task.kind} task, n = {n}")
+    for col in ("quantity", "value", "95% interval"):
+        table.add_column(col, justify="right")
+    d, k = pred["intrinsic_dimension"], pred["spectrum_exponent"]
+    table.add_row("intrinsic dimension d (TwoNN)", f"{d['value']:.4g}", "[{:.4g}, {:.4g}]".format(*d["ci95"]))
+    table.add_row("spectrum exponent alpha_K", f"{k['value']:.4g}", "[{:.4g}, {:.4g}]".format(*k["ci95"]))
+    table.add_row("alpha_D = alpha_P = alpha_K", f"{k['value']:.4g}", "")
+    table.add_row("4/d", f"{pred['predicted']['four_over_d']:.4g}",
+                  "[{:.4g}, {:.4g}]".format(*pred["predicted"]["four_over_d_ci95"]))
+    out_console.print(table)
+
+
+@app.command()
+@_guard
 def percolate(
     lattice: str = typer.Option("bethe", "--lattice", help="bethe or hypercubic."),
     d: int = typer.Option(2, "--d", help="Lattice dimension (Bethe: coordination z = 2d unless --z)."),

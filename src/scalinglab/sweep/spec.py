@@ -62,8 +62,55 @@ class RandomFeaturesSpec(_Strict):
         return RandomFeatures(**self.model_dump(exclude={"kind"}))
 
 
-TaskSpec = Annotated[Union[TeacherStudentSpec], Field(discriminator="kind")]
-ModelSpec = Annotated[Union[RandomFeaturesSpec], Field(discriminator="kind")]
+class ManifoldSpec(_Strict):
+    """A smooth random target on a d-dimensional torus, sphere or cube rotated into R^ambient_dim."""
+
+    kind: Literal["manifold"]
+    manifold: Literal["torus", "sphere", "cube"] = "torus"
+    intrinsic_dim: int = Field(default=3, ge=1, le=64)
+    ambient_dim: int = Field(default=16, ge=1)
+    smoothness: float = Field(default=1.5, gt=0)
+    length_scale: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    n_fourier: int = Field(default=4096, ge=1)
+    noise: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    target: Literal["matern", "student_kernel"] = "matern"
+    target_seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _fits_in_ambient(self) -> ManifoldSpec:
+        need = {"torus": 2 * self.intrinsic_dim, "sphere": self.intrinsic_dim + 1, "cube": self.intrinsic_dim}
+        if self.ambient_dim < need[self.manifold]:
+            raise ValueError(f"ambient_dim: a {self.intrinsic_dim}-dimensional {self.manifold} needs at least "
+                             f"{need[self.manifold]} ambient dimensions, got {self.ambient_dim}")
+        return self
+
+    def build(self):
+        from scalinglab.tasks.manifold import ManifoldTask
+
+        return ManifoldTask(**self.model_dump(exclude={"kind"}))
+
+
+class KernelRidgeSpec(_Strict):
+    """Kernel ridge regression with the NNGP/NTK of a fully connected network, or its random features."""
+
+    kind: Literal["kernel_ridge"]
+    depth: int = Field(default=2, ge=1, le=64)
+    activation: Literal["relu", "erf"] = "relu"
+    weight_var: float = Field(default=2.0, gt=0, allow_inf_nan=False)
+    bias_var: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    kernel: Literal["nngp", "ntk"] = "nngp"
+    features: Literal["exact", "random"] = "exact"
+    ridge: float = Field(default=1e-8, ge=0, allow_inf_nan=False)
+    n_test: int = Field(default=2000, ge=1)
+
+    def build(self):
+        from scalinglab.models.kernel_ridge import KernelRidge
+
+        return KernelRidge(**self.model_dump(exclude={"kind"}))
+
+
+TaskSpec = Annotated[Union[TeacherStudentSpec, ManifoldSpec], Field(discriminator="kind")]
+ModelSpec = Annotated[Union[RandomFeaturesSpec, KernelRidgeSpec], Field(discriminator="kind")]
 
 
 class Grid(_Strict):
@@ -98,7 +145,8 @@ class Spec(_Strict):
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p in {"teacher_student", "random_features"})]
+    tags = {"teacher_student", "random_features", "manifold", "kernel_ridge"}
+    parts = [str(p) for i, p in enumerate(loc) if not (i == 1 and isinstance(p, str) and p in tags)]
     return ".".join(parts) or "spec"
 
 
