@@ -1,0 +1,17 @@
+"""Command-line interface: the only package that parses arguments or prints.
+
+``_app`` holds the Typer app and the shared helpers; each module registers its commands on import, and the
+import order is the order of ``scalinglab --help``.
+"""
+
+# isort: off
+from scalinglab.cli import sweep, fit, papers  # noqa: F401
+from scalinglab.cli._app import app
+
+# isort: on
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    app()

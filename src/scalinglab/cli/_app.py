@@ -1,0 +1,134 @@
+"""The Typer app, its consoles and the helpers every command shares (one-line errors, progress bars)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from scalinglab.errors import ScalingLabError, SpecError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="scalinglab: sweeps, fits and theory of neural scaling laws.",
+)
+console = Console(stderr=True)
+out_console = Console()
+
+
+class RateColumn(ProgressColumn):
+    """Points per second."""
+
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:.1f} pt/s", style="progress.data.speed")
+
+
+@app.callback()
+def _each_command() -> None:
+    out_console.quiet = False  # --quiet of an earlier command in this process does not carry over
+
+
+def _quiet(quiet: bool) -> None:
+    """--quiet: no progress bars and nothing on standard output; errors, failures and warnings still show."""
+    out_console.quiet = quiet
+
+
+def _bar(*columns: Any) -> Progress:
+    """A transient progress bar on stderr; off with --quiet and when stderr is not a terminal (logs, pipes)."""
+    return Progress(*columns, console=console, transient=True, disable=out_console.quiet or not console.is_terminal)
+
+
+def _fail(message: str) -> None:
+    console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _guard(fn):
+    """Turn user errors into a one-line message and exit status 2."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ScalingLabError as err:
+            _fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
+        except KeyboardInterrupt:
+            console.print("interrupted: finished seeds are stored; run again to resume")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _executor_options(workers: Optional[int], scheduler: Optional[str], dask_local: Optional[int],
+                      retries: Optional[int]):
+    """Check the sweep options before anything is opened; returns the executor's context (None: local pool)."""
+    from scalinglab.sweep.executors import select_executor
+
+    if retries is not None and retries < 0:
+        raise SpecError(f"--retries: must be non-negative, got {retries}")
+    return select_executor(workers, scheduler, dask_local)
+
+
+def _run(spec, store, workers: Optional[int], *, quiet: bool = False, cluster=None, retries: Optional[int] = None
+         ) -> int:
+    from scalinglab.sweep.runner import RETRIES, register_spec, run_sweep
+
+    if cluster is None:
+        cluster = _executor_options(workers, None, None, retries)
+    register_spec(spec, store)  # a refused spec fails here, before any progress bar is drawn
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("points"),
+               RateColumn(), TimeRemainingColumn()]
+    _quiet(quiet or out_console.quiet)
+    with cluster as executor, _bar(*columns) as progress:
+        task = progress.add_task(spec.name, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return run_sweep(spec, store, workers=workers, progress=update, executor=executor,
+                         retries=RETRIES if retries is None else retries)
+
+
+def _report_failures(store, experiment: str) -> None:
+    """Print each failed seed of the experiment on one line; exit with status 1 if there is any."""
+    failures = store.failures(experiment)
+    for f in failures:
+        console.print(Text(f"failed: {experiment} seed {f['seed']} after {f['attempts']} attempt(s): {f['error']}",
+                           style="red"), highlight=False, soft_wrap=True)
+    if failures:
+        console.print(Text(f"{len(failures)} seed(s) failed; the others are stored. Run again to retry them "
+                           "(scalinglab store check lists failures)."), highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def _analyse(store, experiment: str, n_boot: int = 1000) -> dict[str, Any]:
+    from scalinglab.report.analysis import analyse
+
+    return analyse(store.spec_of(experiment), store.measurements(experiment), n_boot=n_boot)
+
+
+def _print_regimes(fits: dict[str, Any]) -> None:
+    table = Table(title=f"{fits['experiment']}: exponents (95% bootstrap interval over {fits['n_seeds']} seeds)")
+    for col in ("regime", "slice", "measured", "95% interval", "predicted"):
+        table.add_column(col, justify="left" if col in ("regime", "slice") else "right")
+    for name, r in fits["regimes"].items():
+        lo, hi = r["ci95"]
+        table.add_row(name, r["description"], f"{r['exponent']:.3f}", f"[{lo:.3f}, {hi:.3f}]", f"{r['predicted']:g}")
+    out_console.print(table)
+    for problem in fits.get("problems", []):
+        console.print(f"[yellow]warning:[/] {problem}")
+
+
+def _open_store(path: Path, create: bool = False):
+    from scalinglab.sweep.store import Store
+
+    return Store(path, create=create)

@@ -1,0 +1,171 @@
+"""Commands of the sweep and its store: demo, run, report, export, store check."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from scalinglab.cli._app import (
+    _analyse,
+    _executor_options,
+    _guard,
+    _open_store,
+    _print_regimes,
+    _report_failures,
+    _run,
+    app,
+    console,
+    out_console,
+)
+from scalinglab.errors import SpecError
+
+
+@app.command()
+@_guard
+def demo(
+    out: Path = typer.Option(Path("scalinglab-demo"), "--out", help="Folder for the store, report and fits.json."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
+    print_spec: bool = typer.Option(False, "--print-spec", help="Print the built-in spec as TOML and exit."),
+) -> None:
+    """Run the built-in four-regime sweep (spectrum exponent 0.5) and write DIR/report.html and DIR/fits.json."""
+    from scalinglab.report.html import write_report
+    from scalinglab.sweep.spec import demo_spec
+
+    spec = demo_spec()
+    if print_spec:
+        out_console.print(spec.to_toml(), end="", markup=False, highlight=False)
+        return
+    with _open_store(out / "store.sqlite", create=True) as store:
+        _run(spec, store, workers)
+        fits = _analyse(store, spec.name)
+        path = write_report(store.measurements(spec.name), fits, out)
+    _print_regimes(fits)
+    out_console.print(f"report: {path}\nfits:   {out / 'fits.json'}")
+
+
+@app.command()
+@_guard
+def run(
+    spec_path: Path = typer.Argument(..., metavar="SPEC", help="TOML spec of the sweep."),
+    store: Path = typer.Option(Path("scalinglab.sqlite"), "--store", help="SQLite store (created if missing)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run on the Dask cluster at tcp://HOST:PORT."),
+    dask_local: Optional[int] = typer.Option(None, "--dask-local", help="Run on a new local Dask cluster of N "
+                                             "worker processes."),
+    retries: int = typer.Option(2, "--retries", help="Retries of a failing seed before it is recorded as failed."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary; errors and failures only."),
+) -> None:
+    """Run the points of SPEC that the store does not hold yet (a killed run resumes where it stopped).
+
+    A seed that still fails after --retries is recorded in the store with its error and reported at the end;
+    the exit status is then 1.
+    """
+    from scalinglab.sweep.spec import load_spec
+
+    spec = load_spec(spec_path)
+    cluster = _executor_options(workers, scheduler, dask_local, retries)
+    with _open_store(store, create=True) as st:
+        added = _run(spec, st, workers, quiet=quiet, cluster=cluster, retries=retries)
+        if not quiet:
+            out_console.print(f"{spec.name}: {added} new points, {st.count(spec.name)} stored in {store}")
+        _report_failures(st, spec.name)
+
+
+@app.command()
+@_guard
+def report(
+    store: Path = typer.Option(..., "--store", help="SQLite store."),
+    experiment: str = typer.Option(..., "--experiment", help="Experiment (spec name) to report."),
+    out: Path = typer.Option(Path("report"), "--out", help="Output folder."),
+) -> None:
+    """Write a self-contained HTML report, PNGs and fits.json for a stored experiment."""
+    from scalinglab.report.html import write_report
+
+    with _open_store(store) as st:
+        fits = _analyse(st, experiment)
+        path = write_report(st.measurements(experiment), fits, out)
+    _print_regimes(fits)
+    out_console.print(f"report: {path}")
+
+
+@app.command()
+@_guard
+def export(
+    store: Path = typer.Option(..., "--store", help="SQLite store."),
+    format: str = typer.Option("csv", "--format", help="csv or parquet."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: standard output, csv only)."),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="Only this experiment."),
+) -> None:
+    """Export stored measurements, one row per point with extra metrics as columns."""
+    if format not in ("csv", "parquet"):
+        raise SpecError(f"--format: must be csv or parquet, got {format!r}")
+    with _open_store(store) as st:
+        rows = st.rows(experiment)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    if format == "parquet":
+        if out is None:
+            raise SpecError("--out: parquet needs an output file")
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), out)
+        return
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    if out is None:
+        sys.stdout.write(buffer.getvalue())
+    else:
+        out.write_text(buffer.getvalue())
+
+
+store_app = typer.Typer(no_args_is_help=True, help="Verify and summarise a store.")
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("check")
+@_guard
+def store_check(
+    path: Path = typer.Argument(..., metavar="STORE", help="SQLite store."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON instead."),
+) -> None:
+    """Verify STORE (SQLite integrity, schema, keys) and summarise points, failed seeds and compute time per
+    experiment. Exit status 1 if a check fails."""
+    with _open_store(path) as st:
+        summary = st.check()
+    if json_out:
+        sys.stdout.write(json.dumps(summary) + "\n")
+    else:
+        migrated = f" (migrated from v{summary['migrated_from']})" if summary["migrated_from"] else ""
+        out_console.print(Text(
+            f"{path}: schema v{summary['schema_version']}{migrated}, journal {summary['journal_mode']}, integrity "
+            f"{'ok' if summary['integrity'] == ['ok'] else 'FAILED'}, {summary['points']} points, "
+            f"{len(summary['experiments'])} experiment(s), {len(summary['failures'])} failed seed(s)"), soft_wrap=True)
+        table = Table(title="experiments (compute: sum of per-point wall seconds)")
+        for col in ("experiment", "points", "seeds", "missing", "failed seeds", "compute s", "s/point"):
+            table.add_column(col, justify="left" if col == "experiment" else "right")
+        for e in summary["experiments"]:
+            per = "-" if e["seconds_per_point"] is None else f"{e['seconds_per_point']:.3g}"
+            table.add_row(Text(e["name"]), str(e["points"]), str(e["seeds"]),
+                          "?" if e["missing"] is None else str(e["missing"]), str(e["failed_seeds"]),
+                          f"{e['wall_seconds']:.3g}", per)
+        out_console.print(table)
+        for f in summary["failures"]:
+            out_console.print(Text(f"failed: {f['experiment']} seed {f['seed']} after {f['attempts']} attempt(s): "
+                                   f"{f['error']}"), soft_wrap=True)
+    for problem in summary["problems"]:
+        console.print(Text(f"problem: {problem}", style="red"), soft_wrap=True)
+    if not summary["ok"]:
+        raise typer.Exit(1)
+
+
+# --- Brill (2024) percolation: theory, percolate, reproduce ---------------------------------------------------
