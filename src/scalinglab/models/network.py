@@ -151,6 +151,22 @@ class _Network(nn.Module):
         return forward(self.arch, p, x)[0]
 
 
+def _shared_matmul(h: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """h @ W for every network: an input shared by all networks (h 2-D, W (n, fan_in, fan_out)) is multiplied by
+    the weights of all networks side by side in one matrix product instead of being broadcast n times."""
+    if h.dim() == 2 and W.dim() == 3:
+        n, fan_in, fan_out = W.shape
+        z = h @ W.permute(1, 0, 2).reshape(fan_in, n * fan_out)
+        return z.reshape(h.shape[0], n, fan_out).transpose(0, 1)
+    return torch.matmul(h, W)
+
+
+def _affine(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor, s: torch.Tensor, bias_scale: float) -> torch.Tensor:
+    """s h W + bias_scale b, the scale folded into the (small) weights and a zero bias skipped."""
+    z = _shared_matmul(h, W * s)
+    return z + b * bias_scale if bias_scale else z
+
+
 def forward(arch: Architecture, params: Params, x: torch.Tensor) -> torch.Tensor:
     """Outputs of every network of ``params``: x is (batch, in) shared by all or (n, batch, in) one per network;
     returns (n, batch, out)."""
@@ -159,7 +175,7 @@ def forward(arch: Architecture, params: Params, x: torch.Tensor) -> torch.Tensor
     last = len(params.weights) - 1
     for layer, (W, b, s, mask) in enumerate(zip(params.weights, params.biases, params.scales, params.masks,
                                                 strict=True)):
-        z = torch.matmul(h, W) * s + b * params.bias_scale
+        z = _affine(h, W, b, s, params.bias_scale)
         if layer == last:
             return z
         h = act(z)
@@ -189,7 +205,7 @@ def _linearization_cache(arch: Architecture, params0: Params, x: torch.Tensor) -
     cache, h = [], x
     with torch.no_grad():
         for W, b, s, mask in zip(params0.weights, params0.biases, params0.scales, params0.masks, strict=True):
-            z = torch.matmul(h, W) * s + b * params0.bias_scale
+            z = _affine(h, W, b, s, params0.bias_scale)
             cache.append((h, None if len(cache) == len(params0.weights) - 1 else deriv(z) * (
                 mask if mask is not None else 1.0)))
             h = act(z) * (mask if mask is not None else 1.0)
@@ -202,9 +218,9 @@ def _tangent_forward(params0: Params, params: Params, f0: torch.Tensor, cache: l
     dh = None
     for (h, d), W0, W, b0, b, s in zip(cache, params0.weights, params.weights, params0.biases, params.biases,
                                        params0.scales, strict=True):
-        dz = torch.matmul(h, W - W0) * s + (b - b0) * params0.bias_scale
+        dz = _affine(h, W - W0, b - b0, s, params0.bias_scale)
         if dh is not None:
-            dz = dz + torch.matmul(dh, W0) * s
+            dz = dz + torch.matmul(dh, W0 * s)
         if d is None:
             return f0 + dz
         dh = d * dz
@@ -232,7 +248,7 @@ def hidden_features(arch: Architecture, params: Params, x: torch.Tensor) -> torc
     with torch.no_grad():
         for W, b, s, mask in zip(params.weights[:-1], params.biases[:-1], params.scales[:-1], params.masks[:-1],
                                  strict=True):
-            h = act(torch.matmul(h, W) * s + b * params.bias_scale)
+            h = act(_affine(h, W, b, s, params.bias_scale))
             if mask is not None:
                 h = h * mask
     return h

@@ -170,7 +170,7 @@ def train(arch: Architecture, params: Params, x: torch.Tensor, y: torch.Tensor, 
         else:
             idx = (torch.rand(n, config.batch_size, generator=generator).to(x.device) * counts[:, None]).long()
             loss = loss_fn(model(params.with_tensors(tuple(tensors)), _batch(x, idx)), _batch(y, idx))
-        grads = torch.autograd.grad(loss.sum(), tensors)
+        grads = torch.autograd.grad(loss.sum(), tensors, allow_unused=True, materialize_grads=True)
         rate = config.rate(step)
         on = active.to(x.dtype)
         with torch.no_grad():

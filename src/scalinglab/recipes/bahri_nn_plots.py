@@ -1,0 +1,67 @@
+"""Figures of the ``bahri-*`` neural-network recipes (matplotlib, PNG); numbers come from ``recipes.bahri_nn``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _panel(ax, x, y, fit=None, scale: float = 1.0, title: str = "", xlabel: str = "", ylabel: str = "",
+           label: str = "") -> None:
+    """Mean over seeds with its standard error, and a fitted law if given."""
+    y = np.atleast_2d(y)
+    mean = y.mean(axis=0)
+    se = y.std(axis=0, ddof=1) / np.sqrt(len(y)) if len(y) > 1 else np.zeros_like(mean)
+    ax.errorbar(x, scale * mean, yerr=se, fmt="o", ms=4, capsize=2, label=label or "measured (mean over seeds)")
+    if fit is not None:
+        grid = np.geomspace(min(x), max(x), 100)
+        ax.plot(grid, scale * fit.predict(grid), "-", lw=1.2, label=f"fit: exponent {fit.params['alpha']:.2f}")
+    ax.set_xscale("log")
+    if np.all(scale * mean > 0):
+        ax.set_yscale("log")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+
+
+def four_regimes_figure(name: str, wv, wfit, wsign, dv, dfit, dsign, rd, rdv, rw, rwv, path: Path) -> Path:
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
+    _panel(axes[0, 0], wv["widths"], wsign * wv["difference"], wfit,
+           title=f"{name}: variance-limited width ({'+' if wsign > 0 else '-'}(L - L_lin))", xlabel="width",
+           ylabel="loss difference")
+    _panel(axes[0, 1], dv["data_sizes"], dsign * dv["difference"], dfit,
+           title=f"{name}: variance-limited data ({'+' if dsign > 0 else '-'}(L(D) - L(inf)))", xlabel="D",
+           ylabel="loss difference")
+    _panel(axes[1, 0], rd["data_sizes"], rd["loss"][:, :, 0], rdv.fit,
+           title=f"{name}: resolution-limited data, width {int(rd['widths'][0])}: {rdv.regime}", xlabel="D",
+           ylabel="test loss")
+    _panel(axes[1, 1], rw["widths"], rw["loss"][:, 0, :], rwv.fit,
+           title=f"{name}: width sweep at D = {int(rw['data_sizes'][0])}: {rwv.regime}", xlabel="width",
+           ylabel="test loss")
+    return _save(fig, path)
+
+
+def curves_figure(title: str, curves: dict[str, tuple[np.ndarray, np.ndarray, Any]], xlabel: str, path: Path,
+                  ylabel: str = "test loss") -> Path:
+    """Several labelled curves (x, per-seed y, fit or None) on one log-log plot."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.6))
+    for label, (x, y, fit) in curves.items():
+        _panel(ax, x, y, fit, label=label)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return _save(fig, path)
