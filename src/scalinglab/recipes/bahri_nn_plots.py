@@ -65,3 +65,37 @@ def curves_figure(title: str, curves: dict[str, tuple[np.ndarray, np.ndarray, An
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     return _save(fig, path)
+
+
+def duality_figure(ds, ps, small, tuned, peak_at: int, fit_d, fit_p, path: Path) -> Path:
+    """Readouts on frozen features: L vs D and L vs P at the small and the tuned ridge."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    j = int(np.flatnonzero(ps == peak_at)[0])
+    _panel(axes[0], ds, small[:, :, j], label=f"small ridge, P = {peak_at}")
+    _panel(axes[0], ds, tuned[:, :, j], label=f"tuned ridge, P = {peak_at}")
+    axes[0].axvline(peak_at, color="k", ls=":", lw=1)
+    axes[0].set_title("double descent at D = P (small ridge)", fontsize=9)
+    axes[0].set_xlabel("D")
+    _panel(axes[1], ds, small[:, :, -1], label=f"small ridge, P = {ps[-1]}")
+    _panel(axes[1], ds, tuned[:, :, -1], fit_d, label=f"tuned ridge, P = {ps[-1]}")
+    axes[1].set_title("L vs D at the largest feature count", fontsize=9)
+    axes[1].set_xlabel("D")
+    _panel(axes[2], ps, small[:, -1, :], label=f"small ridge, D = {ds[-1]}")
+    _panel(axes[2], ps, tuned[:, -1, :], fit_p, label=f"tuned ridge, D = {ds[-1]}")
+    axes[2].set_title("L vs P at the largest data size", fontsize=9)
+    axes[2].set_xlabel("P (features)")
+    return _save(fig, path)
+
+
+def dimension_figure(dims, alphas, errors, path: Path) -> Path:
+    """4 / alpha_D against the intrinsic dimension d, with the line 4/alpha_D = d."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.6))
+    dims, alphas, errors = np.asarray(dims), np.asarray(alphas), np.asarray(errors)
+    ax.errorbar(dims, 4 / alphas, yerr=4 * errors / alphas**2, fmt="o", capsize=3, label="students (measured)")
+    ax.plot([dims.min(), dims.max()], [dims.min(), dims.max()], "k--", lw=1, label="4 / alpha_D = d")
+    ax.fill_between([dims.min(), dims.max()], [0.75 * dims.min(), 0.75 * dims.max()],
+                    [1.25 * dims.min(), 1.25 * dims.max()], color="k", alpha=0.08, label="within 25%")
+    ax.set_xlabel("input dimension d")
+    ax.set_ylabel("4 / alpha_D")
+    ax.legend(fontsize=8)
+    return _save(fig, path)

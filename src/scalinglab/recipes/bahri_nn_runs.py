@@ -74,7 +74,7 @@ def width_minus_linearized(data: RealDataset, widths: list[int], seeds: int, n_t
 
 def data_minus_population(data: RealDataset, data_sizes: list[int], seeds: int, width: int, arch: Architecture,
                           config: TrainConfig, seed: int = 0,
-                          dtype: torch.dtype = torch.float64) -> dict[str, np.ndarray]:
+                          dtype: torch.dtype = torch.float32) -> dict[str, np.ndarray]:
     """Variance-limited data (Fig. 1a) with a small student: the population is the empirical distribution of the
     data set, so D examples drawn with replacement are multinomial weights on its rows, and the D = inf network is
     the one trained on the whole distribution (uniform weights), from the same initialisation and identically.
@@ -99,30 +99,26 @@ def resolution_sweep(data: RealDataset, data_sizes: list[int], widths: list[int]
                      config: TrainConfig, n_test: int, seed: int = 0,
                      dtype: torch.dtype = torch.float32) -> dict[str, np.ndarray]:
     """Test loss on a (D, width) grid, nested training sets per seed drawn without replacement, a disjoint test
-    set of ``n_test`` rows; every (seed, D) network of one width is trained in one batched run.
-    Returns ``loss`` of shape (seeds, len(data_sizes), len(widths)) and the stopping-rule summary."""
+    set of ``n_test`` rows; the ``seeds`` networks of one (D, width) are trained in one batched run (one run per
+    D, so that no rows are padded). Returns ``loss`` (seeds, len(data_sizes), len(widths)) and the mean steps."""
     rng = np.random.default_rng(seed)
     Y = one_hot(data.y, data.n_classes)
     perm = rng.permutation(len(data.y))
     test, pool = perm[:n_test], perm[n_test:]
     dmax = max(data_sizes)
     orders = np.stack([rng.permutation(pool)[:dmax] for _ in range(seeds)])
-    x, y = _t(data.X[orders], dtype), _t(Y[orders], dtype)
     xt, yt = _t(data.X[test], dtype), _t(Y[test], dtype)
-    nets = [(s, d) for s in range(seeds) for d in data_sizes]
-    index = torch.tensor([s for s, _ in nets])
-    mask = (torch.arange(dmax)[None, :] < torch.tensor([d for _, d in nets])[:, None]).to(dtype)
     loss = np.zeros((seeds, len(data_sizes), len(widths)))
-    steps = []
-    for j, w in enumerate(widths):
-        p0 = arch.init(x.shape[-1], w, y.shape[-1], torch.Generator().manual_seed(seed * 7919 + w), n=len(nets),
-                       dtype=dtype)
-        trained, log = train(arch, p0, x[index], y[index], config, sample_mask=mask,
-                             generator=torch.Generator().manual_seed(seed + w))
-        loss[:, :, j] = mse(predict(arch, trained, xt), yt).numpy().reshape(seeds, len(data_sizes))
-        steps.append(log.steps.mean())
-    return {"data_sizes": np.array(data_sizes), "widths": np.array(widths), "loss": loss,
-            "mean_steps": np.array(steps)}
+    steps = np.zeros((len(data_sizes), len(widths)))
+    for i, d in enumerate(data_sizes):
+        x, y = _t(data.X[orders[:, :d]], dtype), _t(Y[orders[:, :d]], dtype)
+        for j, w in enumerate(widths):
+            p0 = arch.init(x.shape[-1], w, y.shape[-1], torch.Generator().manual_seed(seed * 7919 + w), n=seeds,
+                           dtype=dtype)
+            trained, log = train(arch, p0, x, y, config, generator=torch.Generator().manual_seed(seed + w))
+            loss[:, i, j] = mse(predict(arch, trained, xt), yt).numpy()
+            steps[i, j] = log.steps.mean()
+    return {"data_sizes": np.array(data_sizes), "widths": np.array(widths), "loss": loss, "mean_steps": steps}
 
 
 def teacher_student(task, data_sizes: list[int], seeds: int, arch: Architecture, width: int, config: TrainConfig,
@@ -145,3 +141,30 @@ def teacher_student(task, data_sizes: list[int], seeds: int, arch: Architecture,
         final[:, j] = mse(predict(arch, trained, xt), ytt).numpy()
         train_loss[:, j] = log.train_loss
     return {"data_sizes": np.array(data_sizes), "loss": best, "final_loss": final, "train_loss": train_loss}
+
+
+def readout_sweep(source: RealDataset, target: RealDataset, width: int, arch: Architecture, config: TrainConfig,
+                  data_sizes: list[int], feature_counts: list[int], ridges: list[float], seeds: int, n_test: int,
+                  n_val: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Pretrained duality (Figs. S6, S7): one network of ``width`` trained on ``source`` and frozen; per seed a
+    random order of its units and of the target's examples; ridge readouts on the first P units and D examples.
+    Returns ``test`` (seeds, D, P, ridges) and the same on a validation split (for tuning the ridge)."""
+    from scalinglab.models.readout import pretrain, readout_losses
+
+    frozen = pretrain(arch, source.X, one_hot(source.y, source.n_classes), width, config,
+                      torch.Generator().manual_seed(seed))
+    F = frozen.transform(target.X)
+    Y = one_hot(target.y, target.n_classes)
+    rng = np.random.default_rng(seed)
+    test = np.zeros((seeds, len(data_sizes), len(feature_counts), len(ridges)))
+    val = np.zeros_like(test)
+    dmax = max(data_sizes)
+    for s in range(seeds):
+        rows, cols = rng.permutation(len(Y)), rng.permutation(F.shape[1])
+        tr, te, va = rows[:dmax], rows[dmax:dmax + n_test], rows[dmax + n_test:dmax + n_test + n_val]
+        Fs = F[:, cols]
+        test[s] = readout_losses(Fs[tr], Y[tr], Fs[te], Y[te], data_sizes, feature_counts, ridges)[..., 0]
+        val[s] = readout_losses(Fs[tr], Y[tr], Fs[va], Y[va], data_sizes, feature_counts, ridges)[..., 0]
+    return {"data_sizes": np.array(data_sizes), "feature_counts": np.array(feature_counts),
+            "ridges": np.array(ridges), "test": test, "val": val,
+            "pretrain_train_loss": float(frozen.log.train_loss[0]) if frozen.log else float("nan")}
