@@ -99,9 +99,9 @@ def test_superclass_noise_tiny(tmp_path):
 
 
 def test_pretrained_duality_tiny(tmp_path):
-    cfg = bahri_nn_data.DualityConfig(n_mnist1d=1500, width=32, pretrain_steps=30, data_sizes=(4, 8, 16, 32, 64, 128),
-                                      feature_counts=(4, 8, 16, 32), peak_at=16, fit_max=16, seeds=2, n_test=200,
-                                      n_val=100, ridges=(1e-8, 1e-2, 1.0))
+    cfg = bahri_nn_data.DualityConfig(dataset="mnist1d", n=1500, width=32, pretrain_steps=30,
+                                      data_sizes=(4, 8, 16, 32, 64, 128), feature_counts=(4, 8, 16, 32), peak_at=16,
+                                      fit_max=16, seeds=2, n_test=200, n_val=100, ridges=(1e-8, 1e-2, 1.0))
     result = bahri_nn_data.run_pretrained_duality(tmp_path, cfg)
     _assert_result(result, tmp_path, 3)
 

@@ -23,10 +23,10 @@ RELU = Architecture(depth=2, activation="relu", weight_variance=2.0)
 class SuperclassConfig:
     dataset: str = "digits"
     n_super: int = 2
-    noise_std: float = 1.5
+    noise_std: float = 3.0
     data_sizes: tuple[int, ...] = (25, 50, 100, 200, 400, 800)
     width: int = 128
-    seeds: int = 4
+    seeds: int = 6
     steps: int = 800
     n_test: int = 600
 
@@ -91,36 +91,37 @@ def _chance_loss(data: RealDataset) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class DualityConfig:
-    n_mnist1d: int = 10000
-    width: int = 256
-    pretrain_steps: int = 1500
-    data_sizes: tuple[int, ...] = (8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024, 2048)
-    feature_counts: tuple[int, ...] = (8, 16, 32, 48, 64, 96, 128, 192, 256)
+    dataset: str = "digits"
+    n: int | None = None
+    width: int = 128
+    pretrain_steps: int = 400
+    data_sizes: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64, 96, 128, 256, 512)
+    feature_counts: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64, 96, 128)
     small_ridge: float = 1e-8
     ridges: tuple[float, ...] = (1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
-    peak_at: int = 64
-    fit_max: int = 64
+    peak_at: int = 32
+    fit_max: int = 32
     seeds: int = 6
-    n_test: int = 1500
-    n_val: int = 800
+    n_test: int = 250
+    n_val: int = 130
 
 
 QUICK_DUALITY = DualityConfig()
-FULL_DUALITY = DualityConfig(n_mnist1d=40000, width=1024, pretrain_steps=5000,
+FULL_DUALITY = DualityConfig(dataset="mnist1d", n=40000, width=1024, pretrain_steps=5000,
                              data_sizes=(8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192),
-                             feature_counts=(8, 16, 32, 64, 128, 256, 512, 1024), seeds=12, fit_max=128,
+                             feature_counts=(8, 16, 32, 64, 128, 256, 512, 1024), seeds=12, peak_at=64, fit_max=128,
                              n_test=4000, n_val=2000)
 
 
 def run_pretrained_duality(out: Path, cfg: DualityConfig, progress=None) -> dict[str, Any]:
     from scalinglab.recipes import bahri_nn_plots as plots
 
-    data = load_dataset("mnist1d", n=cfg.n_mnist1d, seed=0)
+    data = load_dataset(cfg.dataset, n=cfg.n, seed=0)
     half = len(data.y) // 2
     source = dataclasses.replace(data, X=data.X[:half], y=data.y[:half])
     target = dataclasses.replace(data, X=data.X[half:], y=data.y[half:])
-    config = TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=128, schedule="cosine",
-                         max_steps=cfg.pretrain_steps, tol=0, eval_every=max(cfg.pretrain_steps // 10, 1))
+    config = TrainConfig(optimizer="adam", learning_rate=1e-2, schedule="cosine", max_steps=cfg.pretrain_steps,
+                         tol=0, eval_every=max(cfg.pretrain_steps // 10, 1))
     ridges = sorted(set(cfg.ridges) | {cfg.small_ridge})
     with runs.torch_threads(1):
         r = runs.readout_sweep(source, target, cfg.width, RELU, config, list(cfg.data_sizes),
@@ -153,9 +154,9 @@ def run_pretrained_duality(out: Path, cfg: DualityConfig, progress=None) -> dict
                                                          out / "bahri-pretrained-duality.png")}
     table = [{"slice": "L vs D, P max", "ridge": "tuned", "exponent": fit_d.exponent, "se": fit_d.se["alpha"]},
              {"slice": "L vs P, D max", "ridge": "tuned", "exponent": fit_p.exponent, "se": fit_p.se["alpha"]}]
-    notes = [f"Source: half of the MNIST-1D examples; target: the other half (disjoint examples, readouts trained "
-             "from scratch). A ReLU network with two hidden layers of "
-             f"width {cfg.width} is trained on the source (Adam, minibatch 128, final train loss "
+    notes = [f"Source: half of the {cfg.dataset} examples; target: the other half (disjoint examples, readouts "
+             "trained from scratch). A ReLU network with two hidden layers of "
+             f"width {cfg.width} is trained on the source (full-batch Adam, final train loss "
              f"{r['pretrain_train_loss']:.3g}) and frozen; readouts use its last hidden layer. Ridge relative to the "
              "mean squared feature norm; the tuned ridge minimises a validation loss at each (D, P)."]
     return {"checks": checks, "figures": figures, "notes": notes, "tables": {"duality exponents": table}}

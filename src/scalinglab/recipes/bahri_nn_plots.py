@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 
@@ -30,6 +31,7 @@ def _panel(ax, x, y, fit=None, scale: float = 1.0, title: str = "", xlabel: str 
         grid = np.geomspace(min(x), max(x), 100)
         ax.plot(grid, scale * fit.predict(grid), "-", lw=1.2, label=f"fit: exponent {fit.params['alpha']:.2f}")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     if np.all(scale * mean > 0):
         ax.set_yscale("log")
     ax.set_title(title, fontsize=9)
