@@ -19,9 +19,7 @@ import numpy as np
 
 from scalinglab.fit.curves import fit_power_law
 from scalinglab.fit.regimes import regime_verdict
-from scalinglab.models.mlp import Architecture, TrainConfig
 from scalinglab.recipes import Recipe, check, register
-from scalinglab.recipes import bahri_nn_runs as runs
 from scalinglab.tasks.real import load_dataset
 
 PAPER = "Bahri et al. 2024"
@@ -55,7 +53,7 @@ FULL_FOUR = FourRegimesConfig(
     mnist1d_n=10000, widths_var=(64, 91, 128, 181, 256, 362, 512, 724, 1024, 1448, 2048), seeds_var=32,
     steps_var=300, data_var=(256, 512, 1024, 2048, 4096, 8192, 16384), seeds_data_var=16, steps_data_var=4000,
     seeds_res=8, steps_res=3000)
-ERF = Architecture(depth=2, activation="erf", weight_variance=1.0)
+ERF = {"depth": 2, "activation": "erf", "weight_variance": 1.0}  # torch is imported only when a recipe runs
 
 
 def _groups(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -89,7 +87,11 @@ def four_regimes(out: Path, quick: bool, progress=None, workers: int = 1) -> dic
 
 def run_four_regimes(out: Path, cfg: FourRegimesConfig, progress=None) -> dict[str, Any]:
     """The Fig. 1a experiments of ``cfg`` on each data set, their fits, checks and figures."""
+    from scalinglab.models.mlp import Architecture, TrainConfig
     from scalinglab.recipes import bahri_nn_plots as plots
+    from scalinglab.recipes import bahri_nn_runs as runs
+
+    erf = Architecture(**ERF)
 
     checks, notes, tables, figures = [], [], {}, {}
     stages = len(cfg.datasets) * 4
@@ -99,22 +101,22 @@ def run_four_regimes(out: Path, cfg: FourRegimesConfig, progress=None) -> dict[s
             data = load_dataset(name, n=cfg.mnist1d_n if name == "mnist1d" else None, seed=0)
             gd = TrainConfig(learning_rate=cfg.rate_var, max_steps=cfg.steps_var, tol=0,
                              eval_every=cfg.steps_var)
-            wv = runs.width_minus_linearized(data, list(cfg.widths_var), cfg.seeds_var, cfg.n_train_var, ERF, gd)
+            wv = runs.width_minus_linearized(data, list(cfg.widths_var), cfg.seeds_var, cfg.n_train_var, erf, gd)
             done += 1
             _tick(progress, done, stages, f"{name}: variance-limited width")
             adam = TrainConfig(optimizer="adam", learning_rate=1e-2, schedule="cosine", max_steps=cfg.steps_data_var,
                                tol=0, eval_every=cfg.steps_data_var // 10)
-            dv = runs.data_minus_population(data, list(cfg.data_var), cfg.seeds_data_var, cfg.width_data_var, ERF,
+            dv = runs.data_minus_population(data, list(cfg.data_var), cfg.seeds_data_var, cfg.width_data_var, erf,
                                             adam)
             done += 1
             _tick(progress, done, stages, f"{name}: variance-limited data")
             res_cfg = TrainConfig(optimizer="adam", learning_rate=3e-3, schedule="cosine", max_steps=cfg.steps_res,
                                   tol=1e-4, patience=200, eval_every=50)
-            rd = runs.resolution_sweep(data, list(cfg.data_res), [cfg.width_res], cfg.seeds_res, ERF, res_cfg,
+            rd = runs.resolution_sweep(data, list(cfg.data_res), [cfg.width_res], cfg.seeds_res, erf, res_cfg,
                                        cfg.n_test_res)
             done += 1
             _tick(progress, done, stages, f"{name}: resolution-limited data")
-            rw = runs.resolution_sweep(data, [max(cfg.data_res)], list(cfg.widths_res), cfg.seeds_res, ERF, res_cfg,
+            rw = runs.resolution_sweep(data, [max(cfg.data_res)], list(cfg.widths_res), cfg.seeds_res, erf, res_cfg,
                                        cfg.n_test_res)
             done += 1
             _tick(progress, done, stages, f"{name}: resolution-limited width")
@@ -187,7 +189,9 @@ FULL_TS = TeacherStudentConfig(dims=(2, 3, 4, 5, 6, 7, 8, 9), data_sizes=(64, 12
 
 def run_teacher_student(out: Path, cfg: TeacherStudentConfig, progress=None) -> dict[str, Any]:
     """Fig. 1b: alpha_D of deep students of a deep teacher on [-1, 1]^d for each d; 4/alpha_D against d."""
+    from scalinglab.models.mlp import Architecture, TrainConfig
     from scalinglab.recipes import bahri_nn_plots as plots
+    from scalinglab.recipes import bahri_nn_runs as runs
     from scalinglab.tasks.hypercube import HypercubeTeacher
 
     student = Architecture(depth=2, activation="relu", weight_variance=2.0, bias_variance=0.1)

@@ -23,7 +23,7 @@ RELU = Architecture(depth=2, activation="relu", weight_variance=2.0)
 class SuperclassConfig:
     dataset: str = "digits"
     n_super: int = 2
-    noise_std: float = 3.0
+    noise_std: float = 1.5
     data_sizes: tuple[int, ...] = (25, 50, 100, 200, 400, 800)
     width: int = 128
     seeds: int = 6
