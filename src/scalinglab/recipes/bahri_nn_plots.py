@@ -26,10 +26,12 @@ def _panel(ax, x, y, fit=None, scale: float = 1.0, title: str = "", xlabel: str 
     y = np.atleast_2d(y)
     mean = y.mean(axis=0)
     se = y.std(axis=0, ddof=1) / np.sqrt(len(y)) if len(y) > 1 else np.zeros_like(mean)
-    ax.errorbar(x, scale * mean, yerr=se, fmt="o", ms=4, capsize=2, label=label or "measured (mean over seeds)")
+    bars = ax.errorbar(x, scale * mean, yerr=se, fmt="o", ms=4, capsize=2,
+                       label=label or "measured (mean over seeds)")
     if fit is not None:
         grid = np.geomspace(min(x), max(x), 100)
-        ax.plot(grid, scale * fit.predict(grid), "-", lw=1.2, label=f"fit: exponent {fit.params['alpha']:.2f}")
+        ax.plot(grid, scale * fit.predict(grid), "-", lw=1.2, color=bars[0].get_color(),
+                label=f"fit: exponent {fit.params['alpha']:.2f}")
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     if np.all(scale * mean > 0):
