@@ -111,8 +111,7 @@ def test_pretrained_duality_tiny(tmp_path):
     # The criteria are on digits; on MNIST-1D the variance-limited slopes of the quick configuration come
     # out above 1 (pre-asymptotic) and are reported as failed checks.
     ("bahri-four-regimes-nn", "digits:"),
-    pytest.param("bahri-teacher-student-4d", "d = ", marks=pytest.mark.xfail(
-        reason="d = 2 needs a lower training loss than the quick budget reaches (4/alpha_D = 2.6 measured)")),
+    ("bahri-teacher-student-4d", "d = "),
     ("bahri-superclass-noise", ""),
     ("bahri-pretrained-duality", ""),
 ])
