@@ -37,6 +37,7 @@ class FourRegimesConfig:
     steps_var: int = 100
     rate_var: float = 0.5
     data_var: tuple[int, ...] = (128, 256, 512, 1024, 2048, 4096)
+    data_var_mnist1d: tuple[int, ...] = (512, 1024, 2048, 4096, 8192)  # D >> P needs larger D on MNIST-1D
     width_data_var: int = 6
     seeds_data_var: int = 6
     steps_data_var: int = 1000
@@ -51,7 +52,8 @@ class FourRegimesConfig:
 QUICK_FOUR = FourRegimesConfig()
 FULL_FOUR = FourRegimesConfig(
     mnist1d_n=10000, widths_var=(64, 91, 128, 181, 256, 362, 512, 724, 1024, 1448, 2048), seeds_var=32,
-    steps_var=300, data_var=(256, 512, 1024, 2048, 4096, 8192, 16384), seeds_data_var=16, steps_data_var=4000,
+    steps_var=300, data_var=(256, 512, 1024, 2048, 4096, 8192, 16384), data_var_mnist1d=(1024, 2048, 4096, 8192,
+    16384, 32768), seeds_data_var=16, steps_data_var=4000,
     seeds_res=8, steps_res=3000)
 ERF = {"depth": 2, "activation": "erf", "weight_variance": 1.0}  # torch is imported only when a recipe runs
 
@@ -106,7 +108,8 @@ def run_four_regimes(out: Path, cfg: FourRegimesConfig, progress=None) -> dict[s
             _tick(progress, done, stages, f"{name}: variance-limited width")
             adam = TrainConfig(optimizer="adam", learning_rate=1e-2, schedule="cosine", max_steps=cfg.steps_data_var,
                                tol=0, eval_every=cfg.steps_data_var // 10)
-            dv = runs.data_minus_population(data, list(cfg.data_var), cfg.seeds_data_var, cfg.width_data_var, erf,
+            sizes = cfg.data_var_mnist1d if name == "mnist1d" else cfg.data_var
+            dv = runs.data_minus_population(data, list(sizes), cfg.seeds_data_var, cfg.width_data_var, erf,
                                             adam)
             done += 1
             _tick(progress, done, stages, f"{name}: variance-limited data")
