@@ -119,3 +119,13 @@ def test_quick_recipes_pass(recipe_id, claimed, tmp_path):
     summary = recipes.reproduce(recipe_id, tmp_path, quick=True)
     mine = [c for c in summary["checks"] if c["name"].startswith(claimed)]
     assert mine and all(c["ok"] for c in mine), summary["checks"]
+
+
+@pytest.mark.parametrize(("ci", "alpha"), [((0.8, 1.1), 0.9), ((0.5, 0.9), 0.7), ((1.05, 1.4), 1.2), ((0.9, 1.3), 1.1)])
+def test_verdict_check_tolerance_matches_the_interval(ci, alpha):
+    from types import SimpleNamespace
+
+    contains = ci[0] <= 1.0 <= ci[1]
+    ver = SimpleNamespace(ci95=ci, exponent=alpha, regime="variance_limited" if contains else "other")
+    row = bahri_nn._verdict_check("x", ver, "variance_limited")
+    assert (abs(row["measured"] - row["predicted"]) <= row["tolerance"]) == contains == row["ok"]

@@ -137,17 +137,15 @@ def run_four_regimes(out: Path, cfg: FourRegimesConfig, progress=None) -> dict[s
                                          ("variance-limited data", dver, "variance_limited"),
                                          ("resolution-limited data", rdv, "resolution_limited"),
                                          ("resolution-limited width", rwv, "resolution_limited")):
-                checks.append(check(f"{name}: {label}: regime classifier says {ver.regime} (95% interval of the "
-                                    f"exponent [{ver.ci95[0]:.2f}, {ver.ci95[1]:.2f}])", ver.exponent, 1.0,
-                                    float("nan"), ok=ver.regime == expected))
+                checks.append(_verdict_check(f"{name}: {label}", ver, expected))
             tables[f"{name}: fitted slices"] = [
                 {"slice": "width, L - L_lin", "fixed": f"D = {cfg.n_train_var}", "exponent (offset 0)": wfit.exponent,
                  "classifier exponent": wver.exponent, "verdict": wver.regime, "sign": wsign},
                 {"slice": "data, L - L(D=inf)", "fixed": f"w = {cfg.width_data_var}", "exponent (offset 0)":
                  dfit.exponent, "classifier exponent": dver.exponent, "verdict": dver.regime, "sign": dsign},
-                {"slice": "data, L", "fixed": f"w = {cfg.width_res}", "exponent (offset 0)": float("nan"),
+                {"slice": "data, L", "fixed": f"w = {cfg.width_res}", "exponent (offset 0)": "-",
                  "classifier exponent": rdv.exponent, "verdict": rdv.regime, "sign": 1.0},
-                {"slice": "width, L", "fixed": f"D = {max(cfg.data_res)}", "exponent (offset 0)": float("nan"),
+                {"slice": "width, L", "fixed": f"D = {max(cfg.data_res)}", "exponent (offset 0)": "-",
                  "classifier exponent": rwv.exponent, "verdict": rwv.regime, "sign": 1.0}]
             figures[f"{name}: four regimes"] = plots.four_regimes_figure(
                 name, wv, wfit, wsign, dv, dfit, dsign, rd, rdv, rw, rwv, out / f"bahri-four-regimes-{name}.png")
@@ -162,6 +160,18 @@ def run_four_regimes(out: Path, cfg: FourRegimesConfig, progress=None) -> dict[s
         "the exponent of the difference through the origin, with a bootstrap over seeds.",
     ]
     return {"checks": checks, "figures": figures, "notes": notes, "tables": tables}
+
+
+def _verdict_check(label: str, ver: Any, expected: str) -> dict[str, Any]:
+    """A check row for a regime verdict. Variance-limited: the exponent against 1 with the tolerance the half of
+    the 95% interval on the side of 1 (so |exponent - 1| <= tolerance exactly when the interval contains 1);
+    resolution-limited: the interval's upper bound against 1 (it must lie below)."""
+    lo, hi = ver.ci95
+    name = f"{label}: regime classifier says {ver.regime} (95% interval of the exponent [{lo:.2f}, {hi:.2f}])"
+    if expected == "variance_limited":
+        side = hi - ver.exponent if ver.exponent < 1 else ver.exponent - lo
+        return check(name, ver.exponent, 1.0, side if np.isfinite(side) else 0.0, ok=ver.regime == expected)
+    return check(name, hi if np.isfinite(hi) else ver.exponent, 1.0, 0.0, ok=ver.regime == expected)
 
 
 def _tick(progress, done: int, total: int, label: str) -> None:

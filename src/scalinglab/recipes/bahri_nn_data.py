@@ -140,8 +140,8 @@ def run_pretrained_duality(out: Path, cfg: DualityConfig, progress=None) -> dict
     checks = [check(f"small ridge: the test loss over D at P = {cfg.peak_at} peaks at D = P (grid point of the "
                     "peak / P)", peak_d / cfg.peak_at, 1.0, 0.5 * 1.01),
               check(f"small ridge: the peak at D = P = {cfg.peak_at} is a double-descent peak (peak over the "
-                    "largest loss at D <= P/4 or D >= 4P; must exceed 1)", curve.max() / far.max(), 1.0,
-                    float("nan"), ok=curve.max() > 1.5 * far.max())]
+                    "largest loss at D <= P/4 or D >= 4P; must exceed 1.5)", curve.max() / far.max(), 1.5, 0.0,
+                    ok=curve.max() > 1.5 * far.max())]
     # Duality at tuned ridge: L vs D at the largest P and L vs P at the largest D, over the same range.
     d_sel, p_sel = ds <= cfg.fit_max, ps <= cfg.fit_max
     fit_d = fit_power_law(ds[d_sel].astype(float), tuned[:, d_sel, -1], offset=0.0, n_boot=500)
