@@ -31,6 +31,9 @@ Typical use, 16 networks (4 widths x 4 seeds) each on its own data, trained toge
 The linearised network (``TrainConfig(linearized=True)``) trains full-batch only; its training-set outputs use
 an exact tangent propagation equal to ``linearized_forward`` (tested), much cheaper than forward-mode AD.
 Tiny networks run fastest with one torch thread when the cores are shared (``torch.set_num_threads(1)``).
+Batching removes per-network overhead, not arithmetic: stack networks of one width (seeds, data subsets) freely,
+but pad widths only when they are small (``pad_ratio``), since padding multiplies a wide group's arithmetic
+(BENCHMARKS.md, "Many small MLPs trained at once").
 
 Parameterisations (neural-tangents conventions): NTK, z = sigma_w / sqrt(fan_in) W h + sigma_b b with
 W, b ~ N(0, 1); standard, z = W h + b with W ~ N(0, sigma_w^2 / fan_in), b ~ N(0, sigma_b^2).
