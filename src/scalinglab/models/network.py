@@ -162,8 +162,14 @@ def _shared_matmul(h: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
 
 
 def _affine(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor, s: torch.Tensor, bias_scale: float) -> torch.Tensor:
-    """s h W + bias_scale b, the scale folded into the (small) weights and a zero bias skipped."""
-    z = _shared_matmul(h, W * s)
+    """s h W + bias_scale b: the scale multiplies whichever is smaller, the weights or the product (fewer rows
+    than fan_in), it is skipped when it is one (standard parameterisation), and so is a zero bias."""
+    if bool((s == 1).all()):
+        z = _shared_matmul(h, W)
+    elif h.shape[-2] < W.shape[-2]:
+        z = _shared_matmul(h, W) * s
+    else:
+        z = _shared_matmul(h, W * s)
     return z + b * bias_scale if bias_scale else z
 
 

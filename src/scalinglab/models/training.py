@@ -182,7 +182,7 @@ def train(arch: Architecture, params: Params, x: torch.Tensor, y: torch.Tensor, 
                     m1[k].mul_(0.9).add_(g, alpha=0.1)
                     m2[k].mul_(0.999).addcmul_(g, g, value=0.001)
                     upd = (m1[k] / (1 - 0.9 ** (step + 1))) / ((m2[k] / (1 - 0.999 ** (step + 1))).sqrt() + 1e-8)
-                t.sub_(rate * upd * on.reshape(-1, *([1] * (t.dim() - 1))))
+                t.addcmul_(upd, (-rate * on).reshape(-1, *([1] * (t.dim() - 1))))
         steps += active.cpu().numpy()
     final = history[-1][1]
     out = params.with_tensors(tuple(t.detach() for t in tensors))
