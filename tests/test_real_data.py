@@ -227,3 +227,17 @@ def test_real_task_draws_distinct_examples():
         task.sample(101, np.random.default_rng(0))
     with pytest.raises(NotImplementedError):
         task.population_loss(None)
+
+
+def test_standardise_per_dataset_or_per_feature():
+    from scalinglab.tasks.real import load_dataset
+
+    whole = load_dataset("digits")
+    per = load_dataset("digits", standardise="feature")
+    assert abs(whole.X.mean()) < 1e-12 and abs(whole.X.std() - 1) < 1e-12
+    assert np.ptp(whole.X.std(axis=0)) > 0.5  # pixels keep their relative scales
+    live = per.X.std(axis=0) > 0
+    np.testing.assert_allclose(per.X.std(axis=0)[live], 1.0)
+    np.testing.assert_allclose(per.X.mean(axis=0), 0.0, atol=1e-12)
+    with pytest.raises(DataError, match="standardise"):
+        load_dataset("digits", standardise="pixel")

@@ -27,7 +27,8 @@ from jinja2 import Environment, select_autoescape
 
 from scalinglab.errors import SpecError
 
-RECIPE_MODULES = ["scalinglab.recipes.brill", "scalinglab.recipes.bahri", "scalinglab.recipes.bahri_duality"]
+RECIPE_MODULES = ["scalinglab.recipes.brill", "scalinglab.recipes.bahri", "scalinglab.recipes.bahri_duality",
+                  "scalinglab.recipes.bahri_nn"]
 Progress = Callable[[int, int, str], None]
 
 

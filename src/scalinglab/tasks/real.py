@@ -65,14 +65,22 @@ class RealDataset:
         return Y
 
 
-def _standardise(X: np.ndarray) -> np.ndarray:
+STANDARDISE = ("dataset", "feature")
+
+
+def _standardise(X: np.ndarray, how: str = "dataset") -> np.ndarray:
+    """Zero mean and unit variance: over the whole data set (keeps relative pixel intensities, so pooling and
+    spectra see the images as they are), or per feature (each input coordinate on its own scale)."""
     X = np.asarray(X, dtype=np.float64)
+    if how == "feature":
+        sd = X.std(axis=0)
+        return (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
     std = X.std()
     return (X - X.mean()) / (std if std > 0 else 1.0)
 
 
 def _finish(X: np.ndarray, y: np.ndarray, name: str, image_shape: tuple[int, ...] | None, n: int | None,
-            seed: int) -> RealDataset:
+            seed: int, standardise: str = "dataset") -> RealDataset:
     X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim != 2:
@@ -94,7 +102,7 @@ def _finish(X: np.ndarray, y: np.ndarray, name: str, image_shape: tuple[int, ...
             raise DataError(f"n: {n} is more than the {X.shape[0]} examples of {name!r}")
         idx = np.random.default_rng(seed).permutation(X.shape[0])[: int(n)]
         X, y = X[idx], y[idx]
-    X = _standardise(X)
+    X = _standardise(X, standardise)
     if not np.all(np.isfinite(X)):
         raise DataError(f"dataset {name!r}: inputs contain NaN or infinity")
     return RealDataset(X=X, y=y.astype(np.int64), name=name, n_classes=int(len(classes)), image_shape=image_shape)
@@ -242,12 +250,16 @@ def _load_file(path: Path) -> tuple[np.ndarray, np.ndarray, None]:
     return X, y, None
 
 
-def load_dataset(name: str, *, path: str | Path | None = None, n: int | None = None, seed: int = 0) -> RealDataset:
-    """Load a data set by name (see the module docstring); ``n`` keeps a random subset of n examples (from ``seed``).
+def load_dataset(name: str, *, path: str | Path | None = None, n: int | None = None, seed: int = 0,
+                 standardise: str = "dataset") -> RealDataset:
+    """Load a data set by name (see the module docstring); ``n`` keeps a random subset of n examples (from ``seed``);
+    ``standardise`` is "dataset" (one mean and scale) or "feature" (per input coordinate).
 
     Raises DataError for an unknown name, a missing file or a
     malformed one.
     """
+    if standardise not in STANDARDISE:
+        raise DataError(f"standardise: must be one of {', '.join(STANDARDISE)}, got {standardise!r}")
     if name == "digits":
         X, y, shape = _load_digits()
     elif name == "mnist1d":
@@ -260,7 +272,7 @@ def load_dataset(name: str, *, path: str | Path | None = None, n: int | None = N
         X, y, shape = _load_file(_need_path(name, path))
     else:
         raise DataError(f"dataset {name!r}: unknown; known: {', '.join(DATASETS)}")
-    return _finish(X, y, name, shape, n, seed)
+    return _finish(X, y, name, shape, n, seed, standardise)
 
 
 def average_pool(X: np.ndarray, image_shape: tuple[int, ...], pool: int) -> tuple[np.ndarray, tuple[int, ...]]:

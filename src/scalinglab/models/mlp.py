@@ -1,0 +1,200 @@
+"""Fully connected networks, their linearisation, and many small networks trained at once (PyTorch).
+
+One :class:`Architecture` (depth, activation, weight and bias variances, NTK or standard parameterisation)
+describes the network; everything else is derived from it, so the views cannot disagree:
+
+- :meth:`Architecture.init` draws the parameters of ``n`` networks at once as a :class:`Params` (stacked
+  tensors with a leading network axis; widths of one group padded to the largest with unit masks);
+- :func:`forward` evaluates the networks of a ``Params`` together (batched matmuls), and the same code
+  evaluates one unbatched network: :meth:`Architecture.module` is an ``nn.Module`` whose ``forward`` calls it;
+- :func:`linearized_forward` is the first-order Taylor expansion around the initial parameters,
+  f0(x) + J(x) (theta - theta0), computed with ``torch.func.jvp`` (Bahri et al. 2024, Fig. 1a);
+- :func:`train` trains every network of a ``Params`` in one batched computation (full-batch gradient descent,
+  minibatch SGD or Adam, optional cosine decay), each on its own data subset (sample masks), with a per-network
+  stopping rule whose outcome is logged in :class:`TrainLog`;
+- :class:`MLP` is the sweep's ``Model`` (size knob: width): every (D, width, ensemble member) of a seed is one
+  network of one batched run; ``ensemble=k`` averages the outputs of k initialisations per grid point.
+
+Public API (re-exported here from ``models.network`` and ``models.training``): ``Architecture``, ``Params``,
+``TrainConfig``, ``TrainLog``, ``forward``, ``linearized_forward``, ``train``, ``predict``, ``mse``,
+``hidden_features``, ``default_device``, ``MLP``. Shapes: inputs (batch, in) shared by every network or
+(n, batch, in) one set per network; outputs (n, batch, out); ``sample_mask`` (n, batch) of 0/1.
+
+Typical use, 16 networks (4 widths x 4 seeds) each on its own data, trained together::
+
+    arch = Architecture(depth=2, activation="relu")
+    params = arch.init(in_features, [16, 32, 64, 128] * 4, out_features, torch.Generator().manual_seed(0))
+    trained, log = train(arch, params, x, y, TrainConfig(learning_rate=0.5, max_steps=2000),
+                         sample_mask=mask)            # log.steps, log.reasons, log.history
+    test_loss = mse(predict(arch, trained, x_test), y_test)   # (16,)
+
+The linearised network (``TrainConfig(linearized=True)``) trains full-batch only; its training-set outputs use
+an exact tangent propagation equal to ``linearized_forward`` (tested), much cheaper than forward-mode AD.
+Tiny networks run fastest with one torch thread when the cores are shared (``torch.set_num_threads(1)``).
+Batching removes per-network overhead, not arithmetic: stack networks of one width (seeds, data subsets) freely,
+but pad widths only when they are small (``pad_ratio``), since padding multiplies a wide group's arithmetic
+(BENCHMARKS.md, "Many small MLPs trained at once").
+
+Parameterisations (neural-tangents conventions): NTK, z = sigma_w / sqrt(fan_in) W h + sigma_b b with
+W, b ~ N(0, 1); standard, z = W h + b with W ~ N(0, sigma_w^2 / fan_in), b ~ N(0, sigma_b^2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from scalinglab.contracts import Measurement
+from scalinglab.errors import SpecError
+from scalinglab.models.network import (
+    ACTIVATIONS,
+    Architecture,
+    Params,
+    default_device,
+    forward,
+    hidden_features,
+    linearized_forward,
+    predict,
+)
+from scalinglab.models.training import LOSSES, STOP_REASONS, TrainConfig, TrainLog, mse, train
+
+__all__ = ["ACTIVATIONS", "LOSSES", "MLP", "STOP_REASONS", "Architecture", "Params", "TrainConfig", "TrainLog",
+           "default_device", "forward", "hidden_features", "linearized_forward", "mse", "predict", "train"]
+
+def _buckets(values: list[int], ratio: float) -> list[list[int]]:
+    """Sorted distinct values split into runs whose largest is at most ``ratio`` times their smallest."""
+    out: list[list[int]] = []
+    for v in sorted(set(values)):
+        if out and v <= ratio * out[-1][0]:
+            out[-1].append(v)
+        else:
+            out.append([v])
+    return out
+
+
+def _targets(y: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Regression labels as (n, out); integer class labels as centred one-hot (n, classes) for MSE."""
+    y = np.asarray(y)
+    if np.issubdtype(y.dtype, np.integer):
+        k = int(y.max()) + 1
+        return np.eye(k)[y] - 1.0 / k, True
+    return (y[:, None] if y.ndim == 1 else y).astype(float), False
+
+
+@dataclasses.dataclass
+class MLP:
+    """The sweep's ``Model``: fully connected networks, size knob = hidden width, one batched run per seed.
+
+    For a task's ``sample(max(D) + n_test, rng)`` the first D rows train the networks of data size D (nested
+    training sets) and the last ``n_test`` rows estimate the test loss. Every (D, width, ensemble member) is one
+    network; networks are grouped by width and by D (each group's largest at most ``pad_ratio`` times its
+    smallest) and each group is trained in one batched computation. ``test_loss`` is the loss of the ensemble's
+    mean output (of one network when ``ensemble = 1``); ``extra`` holds ``loss_single`` (mean over members),
+    the stopping-rule summary and, with ``linearized = True``, ``loss_linearized`` and
+    ``loss_minus_linearized`` (the network minus its linearisation trained identically, per initialisation).
+    """
+
+    depth: int = 2
+    activation: str = "relu"
+    weight_variance: float = 2.0
+    bias_variance: float = 0.0
+    parameterization: str = "ntk"
+    optimizer: str = "gd"
+    learning_rate: float = 0.5
+    max_steps: int = 2000
+    batch_size: int | None = None
+    schedule: str = "constant"
+    loss: str = "mse"
+    tol: float = 1e-4
+    patience: int = 200
+    eval_every: int = 25
+    ensemble: int = 1
+    linearized: bool = False
+    n_test: int = 2000
+    pad_ratio: float = 2.0
+    dtype: str = "float32"
+    device: str | None = None
+    name: str = "mlp"
+
+    def __post_init__(self) -> None:
+        self.architecture = Architecture(self.depth, self.activation, self.weight_variance, self.bias_variance,
+                                         self.parameterization)
+        self.config = TrainConfig(self.optimizer, self.learning_rate, self.max_steps, self.batch_size,
+                                  self.schedule, self.loss, 0.0, self.tol, self.patience, self.eval_every)
+        if int(self.ensemble) != self.ensemble or self.ensemble < 1:
+            raise SpecError(f"model.ensemble: must be a positive integer, got {self.ensemble!r}")
+        if int(self.n_test) != self.n_test or self.n_test < 1:
+            raise SpecError(f"model.n_test: must be a positive integer, got {self.n_test!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise SpecError(f"model.dtype: expected 'float32' or 'float64', got {self.dtype!r}")
+        if not self.pad_ratio >= 1:
+            raise SpecError(f"model.pad_ratio: must be at least 1, got {self.pad_ratio!r}")
+
+    def learning_curve(self, task: Any, data_sizes: list[int], model_sizes: list[int],
+                       rng: np.random.Generator) -> list[Measurement]:
+        """Train and test losses at every (D, width) of the grid for one seed."""
+        ds = sorted({int(d) for d in data_sizes})
+        ws = sorted({int(w) for w in model_sizes})
+        if not ds or ds[0] < 1 or not ws or ws[0] < 1:
+            raise SpecError(f"grid: data and size must be positive integers, got {data_sizes} and {model_sizes}")
+        dtype = getattr(torch, self.dtype)
+        device = torch.device(self.device) if self.device else default_device()
+        X, y = task.sample(ds[-1] + self.n_test, rng)
+        Y, classify = _targets(y)
+        x_all = torch.as_tensor(np.asarray(X, dtype=float), dtype=dtype, device=device)
+        y_all = torch.as_tensor(Y, dtype=dtype, device=device)
+        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        x_test, y_test = x_all[ds[-1]:], y_all[ds[-1]:]
+        out = []
+        for w_group in _buckets(ws, self.pad_ratio):
+            for d_group in _buckets(ds, self.pad_ratio):
+                out += self._train_group(w_group, d_group, x_all, y_all, x_test, y_test, classify, gen)
+        out.sort(key=lambda m: (m.data_size, m.model_size))
+        return out
+
+    def _train_group(self, widths, sizes, x_all, y_all, x_test, y_test, classify, gen) -> list[Measurement]:
+        t0 = time.perf_counter()
+        k = self.ensemble
+        points = [(d, w) for d in sizes for w in widths]
+        net_w = [w for _, w in points for _ in range(k)]
+        net_d = torch.tensor([d for d, _ in points for _ in range(k)], device=x_all.device)
+        rows = sizes[-1]
+        x, y = x_all[:rows], y_all[:rows]
+        mask = (torch.arange(rows, device=x.device)[None, :] < net_d[:, None]).to(x.dtype)
+        arch = self.architecture
+        p0 = arch.init(x.shape[1], net_w, y.shape[1], gen, dtype=x.dtype, device=x.device)
+        trained, log = train(arch, p0, x, y, self.config, sample_mask=mask, generator=gen)
+        pred = predict(arch, trained, x_test)  # (n, T, out)
+        single = mse(pred, y_test).cpu().numpy()
+        ens_pred = pred.reshape(len(points), k, *pred.shape[1:]).mean(dim=1)
+        ens = mse(ens_pred, y_test).cpu().numpy()
+        extra_lin = None
+        if self.linearized:
+            lin, lin_log = train(arch, p0, x, y, dataclasses.replace(self.config, linearized=True),
+                                 sample_mask=mask, generator=gen)
+            lin_single = mse(predict(arch, lin, x_test, params0=p0), y_test).cpu().numpy()
+            extra_lin = (lin_single, lin_log)
+        acc = None
+        if classify:
+            acc = (ens_pred.argmax(-1) == y_test.argmax(-1)).to(x.dtype).mean(-1).cpu().numpy()
+        share = (time.perf_counter() - t0) / len(points)
+        out = []
+        for i, (d, w) in enumerate(points):
+            members = slice(i * k, (i + 1) * k)
+            extra = {"loss_single": float(single[members].mean()),
+                     "steps": float(log.steps[members].mean()),
+                     "stopped_by_rule": float(np.mean([r in ("target", "plateau") for r in log.reasons[members]])),
+                     "parameters": float(p0.count()[i * k])}
+            if acc is not None:
+                extra["accuracy"] = float(acc[i])
+            if extra_lin is not None:
+                lin_single, lin_log = extra_lin
+                extra["loss_linearized"] = float(lin_single[members].mean())
+                extra["loss_minus_linearized"] = float((single[members] - lin_single[members]).mean())
+                extra["train_loss_linearized"] = float(lin_log.train_loss[members].mean())
+            out.append(Measurement(d, w, -1, float(log.train_loss[members].mean()), float(ens[i]), share, extra))
+        return out

@@ -1,0 +1,260 @@
+"""One description of a fully connected network and what is derived from it: parameters of many networks at
+once, the batched forward pass, the linearisation around the initial weights, readout features.
+
+Parameterisations (neural-tangents conventions): NTK, z = sigma_w / sqrt(fan_in) W h + sigma_b b with
+W, b ~ N(0, 1); standard, z = W h + b with W ~ N(0, sigma_w^2 / fan_in), b ~ N(0, sigma_b^2). See
+``scalinglab.models.mlp`` for the public API.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from scalinglab.errors import SpecError
+
+ACTIVATIONS = {"relu": torch.relu, "erf": torch.erf, "tanh": torch.tanh}
+
+def default_device() -> torch.device:
+    """CUDA when present, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    """Parameters of n networks of one group: ``weights[l]`` (n, fan_in, fan_out), ``biases[l]`` (n, 1, fan_out).
+
+    ``widths`` (n,) are the true hidden widths; units beyond a network's width are masked out (``masks[l]``,
+    (n, 1, width_max) for each hidden layer, None when every width is the maximum). ``scales[l]`` (n, 1, 1) is the
+    weight multiplier of layer l (sigma_w / sqrt(true fan_in) under NTK, 1 under standard).
+    """
+
+    weights: tuple[torch.Tensor, ...]
+    biases: tuple[torch.Tensor, ...]
+    scales: tuple[torch.Tensor, ...]
+    bias_scale: float
+    masks: tuple[torch.Tensor | None, ...]
+    widths: tuple[int, ...]
+
+    @property
+    def n(self) -> int:
+        return int(self.weights[0].shape[0])
+
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        """The trainable tensors, weights then biases."""
+        return self.weights + self.biases
+
+    def with_tensors(self, tensors: tuple[torch.Tensor, ...]) -> Params:
+        k = len(self.weights)
+        return dataclasses.replace(self, weights=tuple(tensors[:k]), biases=tuple(tensors[k:]))
+
+    def select(self, index: int) -> Params:
+        """Network ``index`` alone (a group of one)."""
+        pick = slice(index, index + 1)
+        return Params(tuple(w[pick] for w in self.weights), tuple(b[pick] for b in self.biases),
+                      tuple(s[pick] for s in self.scales), self.bias_scale,
+                      tuple(None if m is None else m[pick] for m in self.masks), (self.widths[index],))
+
+    def count(self) -> list[int]:
+        """Number of parameters of each network at its true width (weights and biases)."""
+        return [p for p in (self._count(w) for w in self.widths)]
+
+    def _count(self, width: int) -> int:
+        sizes = [int(self.weights[0].shape[1])] + [width] * (len(self.weights) - 1) + [int(self.weights[-1].shape[2])]
+        return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """A fully connected network: ``depth`` hidden layers of one width, then a linear readout.
+
+    ``weight_variance`` sigma_w^2 and ``bias_variance`` sigma_b^2 apply to every layer; ``parameterization`` is
+    "ntk" or "standard" (module docstring).
+    """
+
+    depth: int = 2
+    activation: str = "relu"
+    weight_variance: float = 2.0
+    bias_variance: float = 0.0
+    parameterization: str = "ntk"
+
+    def __post_init__(self) -> None:
+        if int(self.depth) != self.depth or self.depth < 1:
+            raise SpecError(f"model.depth: must be a positive integer, got {self.depth!r}")
+        if self.activation not in ACTIVATIONS:
+            raise SpecError(f"model.activation: unknown {self.activation!r} (expected {', '.join(ACTIVATIONS)})")
+        if not (self.weight_variance > 0 and math.isfinite(self.weight_variance)):
+            raise SpecError(f"model.weight_variance: must be positive, got {self.weight_variance!r}")
+        if not (self.bias_variance >= 0 and math.isfinite(self.bias_variance)):
+            raise SpecError(f"model.bias_variance: must be non-negative, got {self.bias_variance!r}")
+        if self.parameterization not in ("ntk", "standard"):
+            raise SpecError(f"model.parameterization: expected 'ntk' or 'standard', got {self.parameterization!r}")
+
+    def init(self, in_features: int, widths: list[int] | int, out_features: int, generator: torch.Generator,
+             n: int | None = None, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> Params:
+        """Parameters of ``len(widths)`` networks (or ``n`` of one width), drawn on the CPU from ``generator``
+        (so results do not depend on the device), padded to the largest width."""
+        widths = [int(widths)] * int(n or 1) if np.isscalar(widths) else [int(w) for w in widths]
+        if not widths or min(widths) < 1:
+            raise SpecError(f"grid.size: widths must be positive integers, got {widths}")
+        m, wmax = len(widths), max(widths)
+        sizes = [in_features] + [wmax] * self.depth + [out_features]
+        sw, sb = math.sqrt(self.weight_variance), math.sqrt(self.bias_variance)
+        true_w = torch.tensor(widths, dtype=torch.float64)
+        weights, biases, scales, masks = [], [], [], []
+        for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            W = torch.randn(m, fan_in, fan_out, generator=generator, dtype=torch.float64)
+            b = torch.randn(m, 1, fan_out, generator=generator, dtype=torch.float64)
+            true_in = torch.full((m,), float(fan_in), dtype=torch.float64) if layer == 0 else true_w
+            scale = sw / true_in.sqrt()
+            if self.parameterization == "standard":
+                W, b, scale = W * scale[:, None, None], b * sb, torch.ones(m, dtype=torch.float64)
+            weights.append(W.to(device=device, dtype=dtype))
+            biases.append(b.to(device=device, dtype=dtype))
+            scales.append(scale.reshape(m, 1, 1).to(device=device, dtype=dtype))
+        for _ in range(self.depth):
+            if min(widths) == wmax:
+                masks.append(None)
+            else:
+                mask = (torch.arange(wmax)[None, :] < torch.tensor(widths)[:, None]).to(dtype)
+                masks.append(mask[:, None, :].to(device))
+        masks.append(None)
+        bias_scale = sb if self.parameterization == "ntk" else 1.0
+        # Zero the padding so that parameter norms and counts are those of the true networks.
+        for layer, mask in enumerate(masks[:-1]):
+            if mask is not None:
+                weights[layer] = weights[layer] * mask
+                biases[layer] = biases[layer] * mask
+                weights[layer + 1] = weights[layer + 1] * mask.transpose(1, 2)
+        return Params(tuple(weights), tuple(biases), tuple(scales), bias_scale, tuple(masks), tuple(widths))
+
+    def module(self, params: Params, index: int = 0) -> nn.Module:
+        """Network ``index`` of ``params`` as a plain ``nn.Module`` (its own copy of the parameters)."""
+        return _Network(self, params.select(index))
+
+
+class _Network(nn.Module):
+    """One network as an ``nn.Module``; ``forward`` is the batched :func:`forward` on a group of one."""
+
+    def __init__(self, arch: Architecture, params: Params) -> None:
+        super().__init__()
+        self.arch, self.frame = arch, params
+        self.weights = nn.ParameterList([nn.Parameter(w[0].clone()) for w in params.weights])
+        self.biases = nn.ParameterList([nn.Parameter(b[0].clone()) for b in params.biases])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.frame.with_tensors(tuple(w[None] for w in self.weights) + tuple(b[None] for b in self.biases))
+        return forward(self.arch, p, x)[0]
+
+
+def _shared_matmul(h: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """h @ W for every network: an input shared by all networks (h 2-D, W (n, fan_in, fan_out)) is multiplied by
+    the weights of all networks side by side in one matrix product instead of being broadcast n times."""
+    if h.dim() == 2 and W.dim() == 3:
+        n, fan_in, fan_out = W.shape
+        z = h @ W.permute(1, 0, 2).reshape(fan_in, n * fan_out)
+        return z.reshape(h.shape[0], n, fan_out).transpose(0, 1)
+    return torch.matmul(h, W)
+
+
+def _affine(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor, s: torch.Tensor, bias_scale: float) -> torch.Tensor:
+    """s h W + bias_scale b: the scale multiplies whichever is smaller, the weights or the product (fewer rows
+    than fan_in), it is skipped when it is one (standard parameterisation), and so is a zero bias."""
+    if bool((s == 1).all()):
+        z = _shared_matmul(h, W)
+    elif h.shape[-2] < W.shape[-2]:
+        z = _shared_matmul(h, W) * s
+    else:
+        z = _shared_matmul(h, W * s)
+    return z + b * bias_scale if bias_scale else z
+
+
+def forward(arch: Architecture, params: Params, x: torch.Tensor) -> torch.Tensor:
+    """Outputs of every network of ``params``: x is (batch, in) shared by all or (n, batch, in) one per network;
+    returns (n, batch, out)."""
+    act = ACTIVATIONS[arch.activation]
+    h = x
+    last = len(params.weights) - 1
+    for layer, (W, b, s, mask) in enumerate(zip(params.weights, params.biases, params.scales, params.masks,
+                                                strict=True)):
+        z = _affine(h, W, b, s, params.bias_scale)
+        if layer == last:
+            return z
+        h = act(z)
+        if mask is not None:
+            h = h * mask
+    raise AssertionError("unreachable")
+
+
+def linearized_forward(arch: Architecture, params0: Params, params: Params, x: torch.Tensor) -> torch.Tensor:
+    """f_lin(x) = f(theta0, x) + J(theta0, x) (theta - theta0), by ``torch.func.jvp``; differentiable in theta."""
+    t0 = params0.tensors()
+    tangent = tuple(p - q for p, q in zip(params.tensors(), t0, strict=True))
+    f0, jv = torch.func.jvp(lambda *t: forward(arch, params0.with_tensors(t), x), t0, tangent)
+    return f0.detach() + jv
+
+
+_DERIVATIVES = {
+    "relu": lambda z: (z > 0).to(z.dtype),
+    "erf": lambda z: (2.0 / math.sqrt(math.pi)) * torch.exp(-z * z),
+    "tanh": lambda z: 1.0 - torch.tanh(z) ** 2,
+}
+
+
+def _linearization_cache(arch: Architecture, params0: Params, x: torch.Tensor) -> tuple[torch.Tensor, list]:
+    """f(theta0, x) and, per layer, the input activations and activation derivatives at theta0 (no gradients)."""
+    act, deriv = ACTIVATIONS[arch.activation], _DERIVATIVES[arch.activation]
+    cache, h = [], x
+    with torch.no_grad():
+        for W, b, s, mask in zip(params0.weights, params0.biases, params0.scales, params0.masks, strict=True):
+            z = _affine(h, W, b, s, params0.bias_scale)
+            cache.append((h, None if len(cache) == len(params0.weights) - 1 else deriv(z) * (
+                mask if mask is not None else 1.0)))
+            h = act(z) * (mask if mask is not None else 1.0)
+    return z, cache
+
+
+def _tangent_forward(params0: Params, params: Params, f0: torch.Tensor, cache: list) -> torch.Tensor:
+    """f0 + J (theta - theta0) by tangent propagation through the cached network at theta0: the same value as
+    :func:`linearized_forward` at a fraction of forward-mode AD's overhead; used to train the linearisation."""
+    dh = None
+    for (h, d), W0, W, b0, b, s in zip(cache, params0.weights, params.weights, params0.biases, params.biases,
+                                       params0.scales, strict=True):
+        dz = _affine(h, W - W0, b - b0, s, params0.bias_scale)
+        if dh is not None:
+            dz = dz + torch.matmul(dh, W0 * s)
+        if d is None:
+            return f0 + dz
+        dh = d * dz
+    raise AssertionError("unreachable")
+
+
+def predict(arch: Architecture, params: Params, x: torch.Tensor, params0: Params | None = None,
+            chunk: int = 8192) -> torch.Tensor:
+    """Outputs (n, batch, out) without gradients, in chunks of rows; linearised around ``params0`` if given."""
+    outs = []
+    for start in range(0, x.shape[-2], chunk):
+        xs = x[..., start:start + chunk, :]
+        if params0 is None:
+            with torch.no_grad():
+                outs.append(forward(arch, params, xs))
+        else:
+            outs.append(linearized_forward(arch, params0, params, xs).detach())
+    return torch.cat(outs, dim=-2)
+
+
+def hidden_features(arch: Architecture, params: Params, x: torch.Tensor) -> torch.Tensor:
+    """Last hidden layer's activations (n, batch, width_max): the features a linear readout is fitted on."""
+    act = ACTIVATIONS[arch.activation]
+    h = x
+    with torch.no_grad():
+        for W, b, s, mask in zip(params.weights[:-1], params.biases[:-1], params.scales[:-1], params.masks[:-1],
+                                 strict=True):
+            h = act(_affine(h, W, b, s, params.bias_scale))
+            if mask is not None:
+                h = h * mask
+    return h

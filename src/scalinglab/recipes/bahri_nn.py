@@ -1,0 +1,266 @@
+"""Bahri et al. (2024), "Explaining Neural Scaling Laws": the trained-network figures (recipes ``bahri-*``).
+
+- ``bahri-four-regimes-nn`` (Fig. 1a): the four regimes in fully connected networks on digits and MNIST-1D;
+- ``bahri-teacher-student-4d`` (Fig. 1b): alpha_D of deep students of deep teachers on hypercubes, 4/alpha_D vs d;
+- ``bahri-superclass-noise`` (Fig. 3, toy scale): alpha_D after merging classes and after input noise;
+- ``bahri-pretrained-duality`` (Figs. S6, S7): linear readouts on frozen features, L vs D and L vs P.
+
+Exponents and intervals come from ``scalinglab.fit`` (power laws with a bootstrap over seeds; the regime verdict of
+``fit.regimes.regime_verdict``: variance-limited when the 95% interval of the exponent contains 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scalinglab.fit.curves import fit_power_law
+from scalinglab.fit.regimes import regime_verdict
+from scalinglab.recipes import Recipe, check, register
+from scalinglab.tasks.real import load_dataset
+
+PAPER = "Bahri et al. 2024"
+
+
+@dataclasses.dataclass(frozen=True)
+class FourRegimesConfig:
+    """Sizes of the Fig. 1a experiments; ``QUICK_FOUR`` and ``FULL_FOUR`` below."""
+
+    datasets: tuple[str, ...] = ("digits", "mnist1d")
+    mnist1d_n: int = 4000
+    widths_var: tuple[int, ...] = (32, 45, 64, 91, 128, 181, 256, 362)
+    seeds_var: int = 8
+    n_train_var: int = 100
+    steps_var: int = 100
+    rate_var: float = 0.5
+    data_var: tuple[int, ...] = (128, 256, 512, 1024, 2048, 4096)
+    data_var_mnist1d: tuple[int, ...] = (512, 1024, 2048, 4096, 8192)  # D >> P needs larger D on MNIST-1D
+    width_data_var: int = 6
+    seeds_data_var: int = 6
+    steps_data_var: int = 1000
+    data_res: tuple[int, ...] = (25, 50, 100, 200, 400, 800)
+    widths_res: tuple[int, ...] = (2, 4, 8, 16, 32, 64)
+    width_res: int = 64
+    seeds_res: int = 4
+    steps_res: int = 500
+    n_test_res: int = 600
+
+
+QUICK_FOUR = FourRegimesConfig()
+FULL_FOUR = FourRegimesConfig(
+    mnist1d_n=10000, widths_var=(64, 91, 128, 181, 256, 362, 512, 724, 1024, 1448, 2048), seeds_var=32,
+    steps_var=300, data_var=(256, 512, 1024, 2048, 4096, 8192, 16384), data_var_mnist1d=(1024, 2048, 4096, 8192,
+    16384, 32768), seeds_data_var=16, steps_data_var=4000,
+    seeds_res=8, steps_res=3000)
+ERF = {"depth": 2, "activation": "erf", "weight_variance": 1.0}  # torch is imported only when a recipe runs
+
+
+def _groups(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-seed curves (seeds, n_x) flattened to (x index, value, seed) for the fitting engine."""
+    seeds, n = y.shape
+    return np.tile(np.arange(n), seeds), y.reshape(-1), np.repeat(np.arange(seeds), n)
+
+
+def _verdict(x: np.ndarray, y: np.ndarray, predicted: float | None) -> Any:
+    """The regime classifier on per-seed curves (bootstrap over seeds); when a seed's value is not positive (a
+    difference of two losses can be), on the mean over seeds (bootstrap over points)."""
+    if np.all(y > 0):
+        idx, values, groups = _groups(y)
+        return regime_verdict(x[idx], values, groups=groups, predicted=predicted, n_boot=300)
+    mean = y.mean(axis=0)
+    keep = mean > 0
+    return regime_verdict(x[keep], mean[keep], predicted=predicted, n_boot=300)
+
+
+def _variance_fit(x: np.ndarray, diff: np.ndarray) -> tuple[Any, Any, float]:
+    """Power law through the origin (the limit is subtracted exactly) with a seed bootstrap, and the verdict of
+    the regime classifier on the same per-seed differences; the sign is normalised so that the mean is positive."""
+    sign = 1.0 if diff.mean() >= 0 else -1.0
+    fit = fit_power_law(x, sign * diff, offset=0.0, n_boot=500)
+    return fit, _verdict(x, sign * diff, predicted=1.0), sign
+
+
+def four_regimes(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
+    return run_four_regimes(Path(out), QUICK_FOUR if quick else FULL_FOUR, progress)
+
+
+def run_four_regimes(out: Path, cfg: FourRegimesConfig, progress=None) -> dict[str, Any]:
+    """The Fig. 1a experiments of ``cfg`` on each data set, their fits, checks and figures."""
+    from scalinglab.models.mlp import Architecture, TrainConfig
+    from scalinglab.recipes import bahri_nn_plots as plots
+    from scalinglab.recipes import bahri_nn_runs as runs
+
+    erf = Architecture(**ERF)
+
+    checks, notes, tables, figures = [], [], {}, {}
+    stages = len(cfg.datasets) * 4
+    done = 0
+    with runs.torch_threads(1):
+        for name in cfg.datasets:
+            data = load_dataset(name, n=cfg.mnist1d_n if name == "mnist1d" else None, seed=0, standardise="feature")
+            gd = TrainConfig(learning_rate=cfg.rate_var, max_steps=cfg.steps_var, tol=0,
+                             eval_every=cfg.steps_var)
+            wv = runs.width_minus_linearized(data, list(cfg.widths_var), cfg.seeds_var, cfg.n_train_var, erf, gd)
+            done += 1
+            _tick(progress, done, stages, f"{name}: variance-limited width")
+            adam = TrainConfig(optimizer="adam", learning_rate=1e-2, schedule="cosine", max_steps=cfg.steps_data_var,
+                               tol=0, eval_every=cfg.steps_data_var // 10)
+            sizes = cfg.data_var_mnist1d if name == "mnist1d" else cfg.data_var
+            dv = runs.data_minus_population(data, list(sizes), cfg.seeds_data_var, cfg.width_data_var, erf,
+                                            adam)
+            done += 1
+            _tick(progress, done, stages, f"{name}: variance-limited data")
+            res_cfg = TrainConfig(optimizer="adam", learning_rate=3e-3, schedule="cosine", max_steps=cfg.steps_res,
+                                  tol=1e-4, patience=200, eval_every=50)
+            rd = runs.resolution_sweep(data, list(cfg.data_res), [cfg.width_res], cfg.seeds_res, erf, res_cfg,
+                                       cfg.n_test_res)
+            done += 1
+            _tick(progress, done, stages, f"{name}: resolution-limited data")
+            rw = runs.resolution_sweep(data, [max(cfg.data_res)], list(cfg.widths_res), cfg.seeds_res, erf, res_cfg,
+                                       cfg.n_test_res)
+            done += 1
+            _tick(progress, done, stages, f"{name}: resolution-limited width")
+
+            wfit, wver, wsign = _variance_fit(wv["widths"].astype(float), wv["difference"])
+            dfit, dver, dsign = _variance_fit(dv["data_sizes"].astype(float), dv["difference"])
+            rdv = _verdict(rd["data_sizes"].astype(float), rd["loss"][:, :, 0], None)
+            rwv = _verdict(rw["widths"].astype(float), rw["loss"][:, 0, :], None)
+            if name == "digits":
+                checks.append(check(f"{name}: variance-limited width, L(w) - L_lin(w) exponent (fit with a seed "
+                                    "bootstrap)", wfit.exponent, 1.0, 0.2))
+                checks.append(check(f"{name}: variance-limited data, L(D) - L(D = inf) exponent (small student)",
+                                    dfit.exponent, 1.0, 0.2))
+            for label, ver, expected in (("variance-limited width", wver, "variance_limited"),
+                                         ("variance-limited data", dver, "variance_limited"),
+                                         ("resolution-limited data", rdv, "resolution_limited"),
+                                         ("resolution-limited width", rwv, "resolution_limited")):
+                checks.append(_verdict_check(f"{name}: {label}", ver, expected))
+            tables[f"{name}: fitted slices"] = [
+                {"slice": "width, L - L_lin", "fixed": f"D = {cfg.n_train_var}", "exponent (offset 0)": wfit.exponent,
+                 "classifier exponent": wver.exponent, "verdict": wver.regime, "sign": wsign},
+                {"slice": "data, L - L(D=inf)", "fixed": f"w = {cfg.width_data_var}", "exponent (offset 0)":
+                 dfit.exponent, "classifier exponent": dver.exponent, "verdict": dver.regime, "sign": dsign},
+                {"slice": "data, L", "fixed": f"w = {cfg.width_res}", "exponent (offset 0)": "-",
+                 "classifier exponent": rdv.exponent, "verdict": rdv.regime, "sign": 1.0},
+                {"slice": "width, L", "fixed": f"D = {max(cfg.data_res)}", "exponent (offset 0)": "-",
+                 "classifier exponent": rwv.exponent, "verdict": rwv.regime, "sign": 1.0}]
+            figures[f"{name}: four regimes"] = plots.four_regimes_figure(
+                name, wv, wfit, wsign, dv, dfit, dsign, rd, rdv, rw, rwv, out / f"bahri-four-regimes-{name}.png")
+    notes += [
+        "Variance-limited width: erf networks with two hidden layers, NTK parameterisation, full-batch gradient "
+        "descent for a fixed number of steps; the linearised network (torch.func.jvp around the initial weights) is "
+        "trained identically from the same initialisation and its test loss subtracted per initialisation.",
+        "Variance-limited data: the population is the empirical distribution of the data set, so a training set of D "
+        "examples drawn with replacement is a multinomial weighting of its rows, and L(D = inf) is the loss of the "
+        "same network trained on the whole distribution; test loss is the population loss.",
+        "Resolution-limited slices: losses with the offset fitted (regime classifier); variance-limited slices: "
+        "the exponent of the difference through the origin, with a bootstrap over seeds.",
+    ]
+    return {"checks": checks, "figures": figures, "notes": notes, "tables": tables}
+
+
+def _verdict_check(label: str, ver: Any, expected: str) -> dict[str, Any]:
+    """A check row for a regime verdict. Variance-limited: the exponent against 1 with the tolerance the half of
+    the 95% interval on the side of 1 (so |exponent - 1| <= tolerance exactly when the interval contains 1);
+    resolution-limited: the interval's upper bound against 1 (it must lie below)."""
+    lo, hi = ver.ci95
+    name = f"{label}: regime classifier says {ver.regime} (95% interval of the exponent [{lo:.2f}, {hi:.2f}])"
+    if expected == "variance_limited":
+        side = hi - ver.exponent if ver.exponent < 1 else ver.exponent - lo
+        return check(name, ver.exponent, 1.0, side if np.isfinite(side) else 0.0, ok=ver.regime == expected)
+    return check(name, hi if np.isfinite(hi) else ver.exponent, 1.0, 0.0, ok=ver.regime == expected)
+
+
+def _tick(progress, done: int, total: int, label: str) -> None:
+    if progress:
+        progress(done, total, label)
+
+
+register(Recipe("bahri-four-regimes-nn", PAPER, "four scaling regimes in trained networks on digits and MNIST-1D",
+                four_regimes))
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherStudentConfig:
+    dims: tuple[int, ...] = (2, 3, 4, 5, 6)
+    data_sizes: tuple[int, ...] = (32, 64, 128, 256, 512, 1024)
+    student_width: int = 64
+    teacher_width: int = 96
+    teacher_activation: str = "tanh"
+    seeds: int = 4
+    steps: int = 3000
+    rate: float = 1e-2
+    n_test: int = 4000
+
+
+QUICK_TS = TeacherStudentConfig()
+FULL_TS = TeacherStudentConfig(dims=(2, 3, 4, 5, 6, 7, 8, 9), data_sizes=(64, 128, 256, 512, 1024, 2048, 4096, 8192),
+                               student_width=192, seeds=8, steps=40000, rate=3e-3)
+
+
+def run_teacher_student(out: Path, cfg: TeacherStudentConfig, progress=None) -> dict[str, Any]:
+    """Fig. 1b: alpha_D of deep students of a deep teacher on [-1, 1]^d for each d; 4/alpha_D against d."""
+    from scalinglab.models.mlp import Architecture, TrainConfig
+    from scalinglab.recipes import bahri_nn_plots as plots
+    from scalinglab.recipes import bahri_nn_runs as runs
+    from scalinglab.tasks.hypercube import HypercubeTeacher
+
+    student = Architecture(depth=2, activation="relu", weight_variance=2.0, bias_variance=0.1)
+    checks, rows, curves, alphas, errors = [], [], {}, [], []
+    with runs.torch_threads(1):
+        for i, d in enumerate(cfg.dims):
+            task = HypercubeTeacher(d, width=cfg.teacher_width, activation=cfg.teacher_activation)
+            # Small d means large alpha_D = 4/d: the largest D needs a lower training loss, so more steps.
+            steps = int(cfg.steps * max(1.0, 4.0 / d))
+            config = TrainConfig(optimizer="adam", learning_rate=cfg.rate, schedule="cosine", max_steps=steps,
+                                 tol=0, eval_every=max(steps // 40, 1))
+            r = runs.teacher_student(task, list(cfg.data_sizes), cfg.seeds, student, cfg.student_width, config,
+                                     cfg.n_test)
+            fit = fit_power_law(r["data_sizes"].astype(float), r["loss"], offset=0.0, n_boot=500)
+            alphas.append(fit.exponent)
+            errors.append(fit.se["alpha"])
+            curves[f"d = {d}"] = (r["data_sizes"], r["loss"], fit)
+            checks.append(check(f"d = {d}: 4 / alpha_D against d (within 25%)", 4.0 / fit.exponent, float(d), 0.25,
+                                relative=True))
+            rows.append({"d": d, "alpha_D": fit.exponent, "ci95 low": fit.ci95["alpha"][0],
+                         "ci95 high": fit.ci95["alpha"][1], "4/alpha_D": 4.0 / fit.exponent,
+                         "largest final train loss": float(r["train_loss"].max())})
+            if progress:
+                progress(i + 1, len(cfg.dims), f"d = {d}")
+    figures = {"4/alpha_D against d": plots.dimension_figure(cfg.dims, alphas, errors,
+                                                            out / "bahri-teacher-student-4d.png"),
+               "L(D) per d": plots.curves_figure("early-stopped test loss of the students", curves, "D",
+                                                 out / "bahri-teacher-student-curves.png")}
+    notes = [f"Teacher: {cfg.teacher_activation}, two hidden layers of width {cfg.teacher_width}, output scaled "
+             f"to unit variance on the cube; students: ReLU, two hidden layers of width {cfg.student_width}, NTK "
+             f"parameterisation, full-batch Adam at {cfg.rate:g} with cosine decay for {cfg.steps} x max(1, 4/d) "
+             "steps; the test loss is the lowest evaluated (early stopping). alpha_D: pure power law over every D, "
+             "bootstrap over seeds."]
+    return {"checks": checks, "figures": figures, "notes": notes, "tables": {"alpha_D per dimension": rows}}
+
+
+def teacher_student_4d(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
+    return run_teacher_student(Path(out), QUICK_TS if quick else FULL_TS, progress)
+
+
+def superclass_noise(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
+    from scalinglab.recipes import bahri_nn_data as data
+
+    return data.run_superclass_noise(Path(out), data.QUICK_SUPER if quick else data.FULL_SUPER, progress)
+
+
+def pretrained_duality(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
+    from scalinglab.recipes import bahri_nn_data as data
+
+    return data.run_pretrained_duality(Path(out), data.QUICK_DUALITY if quick else data.FULL_DUALITY, progress)
+
+
+register(Recipe("bahri-teacher-student-4d", PAPER, "deep teacher-student on hypercubes: 4/alpha_D against d",
+                teacher_student_4d))
+register(Recipe("bahri-superclass-noise", PAPER, "alpha_D with classes merged into superclasses and with input noise",
+                superclass_noise))
+register(Recipe("bahri-pretrained-duality", PAPER, "linear readouts on frozen features: L vs D and L vs P",
+                pretrained_duality))

@@ -1,0 +1,170 @@
+"""The trained-network experiments behind the ``bahri-*`` neural-network recipes (Bahri et al. 2024).
+
+Each function trains every network of its sweep in a few batched runs (``models.mlp.train``) and returns per-seed
+losses; ``recipes.bahri_nn`` fits them and states the checks. Conventions: labels of real data are centred one-hot
+vectors and losses are mean squared errors over examples and classes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from scalinglab.models.mlp import Architecture, Params, TrainConfig, mse, predict, train
+from scalinglab.tasks.real import RealDataset
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with ``n`` torch threads (tiny networks are fastest single-threaded on shared cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def one_hot(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Centred one-hot targets: e_y - 1/k, so that a constant zero output has loss (k - 1)/k^2 per class."""
+    return np.eye(n_classes)[y] - 1.0 / n_classes
+
+
+def _repeat(params: Params, index: torch.Tensor) -> Params:
+    """Networks ``index`` of ``params`` (repeating an initialisation across several training sets)."""
+    return dataclasses.replace(
+        params, weights=tuple(t[index] for t in params.weights), biases=tuple(t[index] for t in params.biases),
+        scales=tuple(t[index] for t in params.scales),
+        masks=tuple(None if m is None else m[index] for m in params.masks),
+        widths=tuple(params.widths[i] for i in index.tolist()))
+
+
+def _t(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(a, dtype=float), dtype=dtype)
+
+
+def width_minus_linearized(data: RealDataset, widths: list[int], seeds: int, n_train: int, arch: Architecture,
+                           config: TrainConfig, seed: int = 0,
+                           dtype: torch.dtype = torch.float32) -> dict[str, np.ndarray]:
+    """Variance-limited width (Fig. 1a): for each width and initialisation, the test loss of the network minus
+    that of its linearisation trained identically (full-batch, fixed steps). Each seed trains on its own
+    ``n_train`` examples from a pool; the test set is disjoint from the pool. Returns (seeds, widths) arrays."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(data.y))
+    pool, test = perm[: len(perm) // 2], perm[len(perm) // 2:]
+    idx = np.stack([rng.choice(pool, n_train, replace=False) for _ in range(seeds)])
+    Y = one_hot(data.y, data.n_classes)
+    x, y = _t(data.X[idx], dtype), _t(Y[idx], dtype)
+    xt, yt = _t(data.X[test], dtype), _t(Y[test], dtype)
+    net_loss, lin_loss = np.zeros((seeds, len(widths))), np.zeros((seeds, len(widths)))
+    for j, w in enumerate(widths):
+        p0 = arch.init(x.shape[-1], w, y.shape[-1], torch.Generator().manual_seed(seed * 7919 + w), n=seeds,
+                       dtype=dtype)
+        net, _ = train(arch, p0, x, y, config)
+        lin, _ = train(arch, p0, x, y, dataclasses.replace(config, linearized=True))
+        net_loss[:, j] = mse(predict(arch, net, xt), yt).numpy()
+        lin_loss[:, j] = mse(predict(arch, lin, xt, params0=p0), yt).numpy()
+    return {"widths": np.array(widths), "loss": net_loss, "loss_linearized": lin_loss,
+            "difference": net_loss - lin_loss}
+
+
+def data_minus_population(data: RealDataset, data_sizes: list[int], seeds: int, width: int, arch: Architecture,
+                          config: TrainConfig, seed: int = 0,
+                          dtype: torch.dtype = torch.float32) -> dict[str, np.ndarray]:
+    """Variance-limited data (Fig. 1a) with a small student: the population is the empirical distribution of the
+    data set, so D examples drawn with replacement are multinomial weights on its rows, and the D = inf network is
+    the one trained on the whole distribution (uniform weights), from the same initialisation and identically.
+    Test loss is the population loss (every row, equally weighted). Returns (seeds, sizes) arrays."""
+    rng = np.random.default_rng(seed)
+    n = len(data.y)
+    Y = one_hot(data.y, data.n_classes)
+    sizes = list(data_sizes) + [0]
+    weights = np.stack([rng.multinomial(d, np.full(n, 1.0 / n)) if d else np.ones(n)
+                        for _ in range(seeds) for d in sizes]).astype(float)
+    base = arch.init(data.X.shape[1], width, data.n_classes, torch.Generator().manual_seed(seed), n=seeds,
+                     dtype=dtype)
+    p0 = _repeat(base, torch.arange(seeds).repeat_interleave(len(sizes)))
+    x, y = _t(data.X, dtype), _t(Y, dtype)
+    net, log = train(arch, p0, x, y, config, sample_mask=_t(weights, dtype))
+    loss = mse(predict(arch, net, x), y).numpy().reshape(seeds, len(sizes))
+    return {"data_sizes": np.array(data_sizes), "loss": loss[:, :-1], "loss_population_trained": loss[:, -1],
+            "difference": loss[:, :-1] - loss[:, -1:], "train_loss_max": float(log.train_loss.max())}
+
+
+def resolution_sweep(data: RealDataset, data_sizes: list[int], widths: list[int], seeds: int, arch: Architecture,
+                     config: TrainConfig, n_test: int, seed: int = 0,
+                     dtype: torch.dtype = torch.float32) -> dict[str, np.ndarray]:
+    """Test loss on a (D, width) grid, nested training sets per seed drawn without replacement, a disjoint test
+    set of ``n_test`` rows; the ``seeds`` networks of one (D, width) are trained in one batched run (one run per
+    D, so that no rows are padded). Returns ``loss`` (seeds, len(data_sizes), len(widths)) and the mean steps."""
+    rng = np.random.default_rng(seed)
+    Y = one_hot(data.y, data.n_classes)
+    perm = rng.permutation(len(data.y))
+    test, pool = perm[:n_test], perm[n_test:]
+    dmax = max(data_sizes)
+    orders = np.stack([rng.permutation(pool)[:dmax] for _ in range(seeds)])
+    xt, yt = _t(data.X[test], dtype), _t(Y[test], dtype)
+    loss = np.zeros((seeds, len(data_sizes), len(widths)))
+    steps = np.zeros((len(data_sizes), len(widths)))
+    for i, d in enumerate(data_sizes):
+        x, y = _t(data.X[orders[:, :d]], dtype), _t(Y[orders[:, :d]], dtype)
+        for j, w in enumerate(widths):
+            p0 = arch.init(x.shape[-1], w, y.shape[-1], torch.Generator().manual_seed(seed * 7919 + w), n=seeds,
+                           dtype=dtype)
+            trained, log = train(arch, p0, x, y, config, generator=torch.Generator().manual_seed(seed + w))
+            loss[:, i, j] = mse(predict(arch, trained, xt), yt).numpy()
+            steps[i, j] = log.steps.mean()
+    return {"data_sizes": np.array(data_sizes), "widths": np.array(widths), "loss": loss, "mean_steps": steps}
+
+
+def teacher_student(task, data_sizes: list[int], seeds: int, arch: Architecture, width: int, config: TrainConfig,
+                    n_test: int, seed: int = 0, dtype: torch.dtype = torch.float32) -> dict[str, np.ndarray]:
+    """Deep students of a hypercube teacher (Fig. 1b): for each D, ``seeds`` students trained together (one
+    batched run per D, so no rows are padded), each on its own D examples; the test loss is the lowest evaluated
+    during training (early stopping, as in the paper) and the final one. Returns (seeds, sizes) arrays."""
+    rng = np.random.default_rng(seed)
+    Xt, yt = task.sample(n_test, np.random.default_rng(seed + 10**6))
+    xt, ytt = _t(Xt, dtype), _t(yt[:, None], dtype)
+    best, final, train_loss = (np.zeros((seeds, len(data_sizes))) for _ in range(3))
+    for j, d in enumerate(data_sizes):
+        samples = [task.sample(d, rng) for _ in range(seeds)]
+        x = _t(np.stack([s[0] for s in samples]), dtype)
+        y = _t(np.stack([s[1] for s in samples])[..., None], dtype)
+        p0 = arch.init(x.shape[-1], width, 1, torch.Generator().manual_seed(seed * 7919 + d), n=seeds, dtype=dtype)
+        trained, log = train(arch, p0, x, y, config, generator=torch.Generator().manual_seed(seed + d),
+                             x_test=xt, y_test=ytt)
+        best[:, j] = log.best_test_loss
+        final[:, j] = mse(predict(arch, trained, xt), ytt).numpy()
+        train_loss[:, j] = log.train_loss
+    return {"data_sizes": np.array(data_sizes), "loss": best, "final_loss": final, "train_loss": train_loss}
+
+
+def readout_sweep(source: RealDataset, target: RealDataset, width: int, arch: Architecture, config: TrainConfig,
+                  data_sizes: list[int], feature_counts: list[int], ridges: list[float], seeds: int, n_test: int,
+                  n_val: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Pretrained duality (Figs. S6, S7): one network of ``width`` trained on ``source`` and frozen; per seed a
+    random order of its units and of the target's examples; ridge readouts on the first P units and D examples.
+    Returns ``test`` (seeds, D, P, ridges) and the same on a validation split (for tuning the ridge)."""
+    from scalinglab.models.readout import pretrain, readout_losses
+
+    frozen = pretrain(arch, source.X, one_hot(source.y, source.n_classes), width, config,
+                      torch.Generator().manual_seed(seed))
+    F = frozen.transform(target.X)
+    Y = one_hot(target.y, target.n_classes)
+    rng = np.random.default_rng(seed)
+    test = np.zeros((seeds, len(data_sizes), len(feature_counts), len(ridges)))
+    val = np.zeros_like(test)
+    dmax = max(data_sizes)
+    for s in range(seeds):
+        rows, cols = rng.permutation(len(Y)), rng.permutation(F.shape[1])
+        tr, te, va = rows[:dmax], rows[dmax:dmax + n_test], rows[dmax + n_test:dmax + n_test + n_val]
+        Fs = F[:, cols]
+        test[s] = readout_losses(Fs[tr], Y[tr], Fs[te], Y[te], data_sizes, feature_counts, ridges)[..., 0]
+        val[s] = readout_losses(Fs[tr], Y[tr], Fs[va], Y[va], data_sizes, feature_counts, ridges)[..., 0]
+    return {"data_sizes": np.array(data_sizes), "feature_counts": np.array(feature_counts),
+            "ridges": np.array(ridges), "test": test, "val": val,
+            "pretrain_train_loss": float(frozen.log.train_loss[0]) if frozen.log else float("nan")}

@@ -1,0 +1,131 @@
+"""The bahri-* neural-network recipes: experiment functions on tiny configurations, and each recipe end to end on
+a configuration far smaller than --quick (the quick and full runs are the slow tests)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from scalinglab import recipes
+from scalinglab.models.mlp import Architecture, TrainConfig
+from scalinglab.recipes import bahri_nn, bahri_nn_data
+from scalinglab.recipes import bahri_nn_runs as runs
+from scalinglab.tasks.hypercube import HypercubeTeacher
+from scalinglab.tasks.real import load_dataset
+
+torch.set_num_threads(1)
+ERF = Architecture(depth=2, activation="erf", weight_variance=1.0)
+IDS = ("bahri-four-regimes-nn", "bahri-teacher-student-4d", "bahri-superclass-noise", "bahri-pretrained-duality")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", standardise="feature")
+
+
+def test_recipes_are_registered():
+    ids = {r.id for r in recipes.all_recipes()}
+    assert set(IDS) <= ids
+
+
+def test_network_minus_linearisation_is_second_order_in_the_step(digits):
+    """After one gradient step of size eta the network and its linearisation differ by O(eta^2)."""
+    gaps = []
+    for eta in (0.02, 0.04):
+        r = runs.width_minus_linearized(digits, [16], 3, 30, ERF, TrainConfig(learning_rate=eta, max_steps=1, tol=0),
+                                        dtype=torch.float64)
+        gaps.append(np.abs(r["difference"]).mean())
+        assert np.all(np.abs(r["difference"]) < 1e-3 * r["loss"])
+    assert 3.0 < gaps[1] / gaps[0] < 5.0
+
+
+def test_population_training_limit(digits):
+    """Multinomial weights of a huge D approach the population weights: L(D) - L(inf) vanishes as D grows."""
+    config = TrainConfig(optimizer="adam", learning_rate=1e-2, max_steps=60, tol=0, eval_every=60)
+    r = runs.data_minus_population(digits, [16, 10**7], 3, 2, ERF, config, dtype=torch.float64)
+    small, huge = np.abs(r["difference"]).mean(axis=0)
+    assert huge < 0.01 * small
+    assert np.all(r["difference"][:, 0] > 0)  # 16 examples generalise worse than the whole distribution
+
+
+def test_teacher_student_students_improve_with_data():
+    task = HypercubeTeacher(2, width=16)
+    config = TrainConfig(optimizer="adam", learning_rate=1e-2, schedule="cosine", max_steps=150, tol=0, eval_every=10)
+    r = runs.teacher_student(task, [8, 64], 2, Architecture(depth=1), 32, config, 500)
+    assert r["loss"].shape == (2, 2) and np.all(r["loss"] <= r["final_loss"] + 1e-12)
+    assert r["loss"][:, 1].mean() < 0.5 * r["loss"][:, 0].mean()
+
+
+TINY_FOUR = bahri_nn.FourRegimesConfig(
+    datasets=("digits",), widths_var=(8, 16, 32), seeds_var=3, n_train_var=30, steps_var=5,
+    data_var=(64, 256, 1024), width_data_var=2, seeds_data_var=3, steps_data_var=30,
+    data_res=(20, 40, 80), widths_res=(2, 4, 8), width_res=8, seeds_res=2, steps_res=30, n_test_res=200)
+
+
+def _assert_result(result, out, n_checks):
+    assert len(result["checks"]) == n_checks
+    for c in result["checks"]:
+        assert set(c) == {"name", "measured", "predicted", "tolerance", "ok"}
+    for path in result["figures"].values():
+        assert path.exists() and path.stat().st_size > 1000
+    json.dumps(result["checks"])
+
+
+def test_four_regimes_tiny(tmp_path):
+    result = bahri_nn.run_four_regimes(tmp_path, TINY_FOUR)
+    _assert_result(result, tmp_path, 2 + 4)
+    table = result["tables"]["digits: fitted slices"]
+    assert [row["slice"] for row in table] == ["width, L - L_lin", "data, L - L(D=inf)", "data, L", "width, L"]
+
+
+def test_teacher_student_tiny(tmp_path):
+    cfg = bahri_nn.TeacherStudentConfig(dims=(2, 3), data_sizes=(16, 32, 64), student_width=16, teacher_width=8,
+                                        seeds=2, steps=40, n_test=300)
+    result = bahri_nn.run_teacher_student(tmp_path, cfg)
+    _assert_result(result, tmp_path, 2)
+    assert [row["d"] for row in result["tables"]["alpha_D per dimension"]] == [2, 3]
+
+
+def test_superclass_noise_tiny(tmp_path):
+    cfg = dataclasses.replace(bahri_nn_data.QUICK_SUPER, data_sizes=(20, 40, 80), width=8, seeds=2, steps=30,
+                              n_test=200)
+    result = bahri_nn_data.run_superclass_noise(tmp_path, cfg)
+    _assert_result(result, tmp_path, 2)
+    assert len(result["tables"]["fitted alpha_D"]) == 3
+
+
+def test_pretrained_duality_tiny(tmp_path):
+    cfg = bahri_nn_data.DualityConfig(dataset="mnist1d", n=1500, width=32, pretrain_steps=30,
+                                      data_sizes=(4, 8, 16, 32, 64, 128), feature_counts=(4, 8, 16, 32), peak_at=16,
+                                      fit_max=16, seeds=2, n_test=200, n_val=100, ridges=(1e-8, 1e-2, 1.0))
+    result = bahri_nn_data.run_pretrained_duality(tmp_path, cfg)
+    _assert_result(result, tmp_path, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("recipe_id", "claimed"), [
+    # The issue's criteria are on digits; on MNIST-1D the variance-limited slopes of the quick configuration come
+    # out above 1 (pre-asymptotic) and are reported as failed checks.
+    ("bahri-four-regimes-nn", "digits:"),
+    ("bahri-teacher-student-4d", "d = "),
+    ("bahri-superclass-noise", ""),
+    ("bahri-pretrained-duality", ""),
+])
+def test_quick_recipes_pass(recipe_id, claimed, tmp_path):
+    summary = recipes.reproduce(recipe_id, tmp_path, quick=True)
+    mine = [c for c in summary["checks"] if c["name"].startswith(claimed)]
+    assert mine and all(c["ok"] for c in mine), summary["checks"]
+
+
+@pytest.mark.parametrize(("ci", "alpha"), [((0.8, 1.1), 0.9), ((0.5, 0.9), 0.7), ((1.05, 1.4), 1.2), ((0.9, 1.3), 1.1)])
+def test_verdict_check_tolerance_matches_the_interval(ci, alpha):
+    from types import SimpleNamespace
+
+    contains = ci[0] <= 1.0 <= ci[1]
+    ver = SimpleNamespace(ci95=ci, exponent=alpha, regime="variance_limited" if contains else "other")
+    row = bahri_nn._verdict_check("x", ver, "variance_limited")
+    assert (abs(row["measured"] - row["predicted"]) <= row["tolerance"]) == contains == row["ok"]
