@@ -27,7 +27,7 @@ from jinja2 import Environment, select_autoescape
 
 from scalinglab.errors import SpecError
 
-RECIPE_MODULES = ["scalinglab.recipes.brill"]
+RECIPE_MODULES = ["scalinglab.recipes.brill", "scalinglab.recipes.quanta"]
 Progress = Callable[[int, int, str], None]
 
 
