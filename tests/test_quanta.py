@@ -178,3 +178,39 @@ def test_tiny_network_learns_the_most_frequent_subtasks_first():
     assert np.all(errors[:, 0] < LEARNED)
     assert np.all(errors[:, -1] > 0.3)
     assert order_concordance(errors) >= 0.9
+
+
+def test_analysis_recovers_exponents_of_ideal_quanta_learning():
+    """Rows of networks that learn exactly the n most frequent quanta, n = width / 2 (parameters) and
+    n = (D / (tau Z))^(1/(alpha+1)) (data): the recipe's fits (window, untruncated loss, power law) return the
+    effective exponents of the theory curves over the same points, and the order concordance is 1."""
+    import dataclasses
+
+    from scalinglab.recipes import quanta as rq
+
+    config = dataclasses.replace(rq.QUICK, zipf_exponents=(2.0,), n_boot=20)
+    alpha, T = 1.0, config.n_tasks
+    task = MultitaskSparseParity(n_tasks=T, n_bits=16, k=2, zipf_exponent=2.0)
+    rows = []
+
+    def add(sweep, width, data, n, seed):
+        err = np.where(np.arange(T) < n, 0.0, rq.CHANCE)
+        loss = float(task.frequencies @ err)
+        rows.append({"zipf_exponent": 2.0, "seed": seed, "sweep": sweep, "width": width, "data": data,
+                     "parameters": 50 * width, "loss": loss, "errors": err, "learned": int(n),
+                     "loss_untruncated": float(th.untruncated_loss(loss, alpha, T, rq.CHANCE))})
+
+    for seed in range(2):
+        for w in config.widths:
+            add("params", w, config.param_pool, w // 2, seed)
+        for d in config.data_sizes:
+            add("data", config.data_width, d, int(th.quanta_from_data(d, alpha, 60.0, T)), seed)
+    result = rq.analyse(rows, config)
+    for sweep, key in (("params", "parameters"), ("data", "data")):
+        fit = result["fits"][2.0][sweep]
+        xs = sorted({r[key] for r in rows if r["sweep"] == sweep and fit["window"][0] <= r[key] <= fit["window"][1]})
+        ys = [next(r["loss_untruncated"] for r in rows if r["sweep"] == sweep and r[key] == x) for x in xs]
+        assert fit["points"] >= 3
+        assert fit["exponent"] == pytest.approx(th.effective_exponent(xs, ys), abs=0.02)
+    order = next(c for c in result["checks"] if "order" in c["name"])
+    assert order["measured"] == 1.0 and order["ok"]
