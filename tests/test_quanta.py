@@ -214,3 +214,27 @@ def test_analysis_recovers_exponents_of_ideal_quanta_learning():
         assert fit["exponent"] == pytest.approx(th.effective_exponent(xs, ys), abs=0.02)
     order = next(c for c in result["checks"] if "order" in c["name"])
     assert order["measured"] == 1.0 and order["ok"]
+
+
+def test_recipe_registered_and_runs_end_to_end(tmp_path, monkeypatch):
+    """The whole recipe on a toy configuration: outputs follow the recipe contract, every network is recorded."""
+    import json
+
+    from scalinglab import recipes
+    from scalinglab.recipes import quanta as rq
+
+    recipe = recipes.get("quanta-zipf")
+    assert recipe.paper == "Michaud et al. 2023"
+    tiny = rq.QuantaConfig(zipf_exponents=(2.0,), seeds=2, n_tasks=6, n_bits=8, k=2, widths=(4, 8, 16),
+                           param_pool=4000, data_width=16, data_sizes=(250, 1000, 4000), steps=100, batch_size=64,
+                           test_per_task=256, n_boot=20)
+    monkeypatch.setattr(rq, "_config", lambda quick: tiny)
+    threads = torch.get_num_threads()
+    summary = recipes.reproduce("quanta-zipf", tmp_path, quick=True)
+    assert torch.get_num_threads() == threads
+    names = [c["name"] for c in summary["checks"]]
+    assert len(names) == 4 and any("parameter exponent" in n for n in names) and any("data" in n for n in names)
+    networks = json.loads((tmp_path / "quanta-zipf-networks.json").read_text())
+    assert len(networks) == 2 * (3 + 3) and all(len(r["errors"]) == 6 for r in networks)
+    assert {p.name for p in tmp_path.glob("*.png")} == {"quanta-zipf-scaling.png", "quanta-zipf-subtasks.png"}
+    assert "quanta-zipf" in (tmp_path / "index.html").read_text()

@@ -60,7 +60,7 @@ def subtask_figure(rows: list[dict[str, Any]], config, path: Path) -> Path:
     """Per-subtask test error (mean over seeds), subtasks by frequency rank against width (top row) and against
     D (bottom row), one column per Zipf exponent (Michaud et al. 2023, Fig. 3 style)."""
     zs = config.zipf_exponents
-    fig, axes = plt.subplots(2, len(zs), figsize=(4.2 * len(zs), 7), squeeze=False)
+    fig, axes = plt.subplots(2, len(zs), figsize=(4.4 * len(zs), 7.5), squeeze=False, layout="constrained")
     for col, z in enumerate(zs):
         for row, (sweep, key, label) in enumerate((("params", "width", "width"), ("data", "data", "D"))):
             mine = [r for r in rows if r["zipf_exponent"] == z and r["sweep"] == sweep]
@@ -72,7 +72,7 @@ def subtask_figure(rows: list[dict[str, Any]], config, path: Path) -> Path:
             ax.set_xticks(range(len(xs)), [f"{x:g}" for x in xs], fontsize=7, rotation=45)
             ax.set_xlabel(label)
             ax.set_ylabel("subtask rank (1 = most frequent)")
-            ax.set_title(f"alpha + 1 = {z:g}", fontsize=10)
+            ax.set_title(f"alpha + 1 = {z:g}, {'parameter' if sweep == 'params' else 'data'} sweep", fontsize=10)
     fig.colorbar(im, ax=axes, shrink=0.6, label="test error (0.5 = chance)")
     fig.savefig(path, dpi=110)
     plt.close(fig)

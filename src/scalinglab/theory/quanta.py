@@ -166,3 +166,16 @@ def quanta_predictions(alpha: float, n_tasks: int | None = None) -> dict[str, fl
     return {"alpha": alpha, "zipf_exponent": alpha + 1.0, "parameter_exponent": parameter_exponent(alpha),
             "data_exponent": data_exponent(alpha), "tau": tau, "brill_data_exponent": 3.0 - tau,
             "n_tasks": float("inf") if n_tasks is None else float(_n_tasks(n_tasks))}
+
+
+def window_exponent(alpha: float, n_lo: float, n_hi: float, size_per_quantum_exponent: float = 1.0) -> float:
+    """The exponent the quanta model itself gives over a finite window of learned quanta n in [n_lo, n_hi] on the
+    infinite Zipf law, when the size x grows as n^e (e = 1 for parameters, alpha + 1 for data).
+
+    The asymptotic exponents hold for n >> 1; at a handful of quanta the discrete tail sum_{k > n} k^-(alpha + 1)
+    ~ (n + 1/2)^-alpha / alpha makes the local slope alpha n / (n + 1/2), lower by several per cent."""
+    alpha = _alpha(alpha)
+    if not (np.isfinite(n_lo) and np.isfinite(n_hi) and 0 < n_lo < n_hi):
+        raise SpecError(f"n_lo, n_hi: need 0 < n_lo < n_hi, got {n_lo!r}, {n_hi!r}")
+    n = np.geomspace(n_lo, n_hi, 64)
+    return effective_exponent(n ** float(size_per_quantum_exponent), loss_with_quanta(n, alpha))
