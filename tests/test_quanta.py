@@ -142,6 +142,15 @@ def test_untruncated_loss_removes_the_cutoff_exactly():
                 th.loss_with_quanta(n, alpha, None, 0.5), rel=1e-10)
 
 
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 1.5])
+def test_window_exponent_approaches_the_asymptote(alpha):
+    assert th.window_exponent(alpha, 1e3, 1e4) == pytest.approx(alpha, rel=1e-3)
+    assert th.window_exponent(alpha, 1e3, 1e4, alpha + 1) == pytest.approx(alpha / (alpha + 1), rel=1e-3)
+    # A handful of quanta: the local slope alpha n / (n + 1/2) is flatter, by 5-15 % over n = 2..10.
+    few = th.window_exponent(alpha, 2, 10)
+    assert 0.85 * alpha < few < 0.95 * alpha
+
+
 def test_theory_bad_values_raise():
     with pytest.raises(SpecError, match="alpha"):
         th.data_exponent(0.0)

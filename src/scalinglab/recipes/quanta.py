@@ -5,10 +5,13 @@ For each Zipf exponent alpha + 1 and each seed, one-hidden-layer ReLU networks a
 batched trainer (``models.mlp.train``: minibatch Adam on the cross-entropy, every network of a call in one batched
 computation):
 
-- parameter scaling: many widths at once on a large training pool (``param_pool`` examples; the pool is far larger
-  than what the networks need, so width is the bottleneck), width buckets padded to their largest member;
+- parameter scaling: many widths at once on a large training pool (``param_pool`` examples, so that width rather
+  than data is the bottleneck), width buckets padded to their largest member;
 - data scaling: one wide network per training-set size D, all sizes at once (nested subsets of one pool, each
-  network drawing its minibatches from its own first D rows).
+  network drawing its minibatches from its own first D rows), trained ``data_steps_factor`` times longer.
+
+A quantum (an XOR of two bits gated by its control bit) needs about two hidden units, and is learned only after
+some thousands of its examples have been seen, so the steps grow as 1/p_10 with the Zipf exponent.
 
 The test loss is the error rate under the task distribution, sum_i p_i err_i, with each subtask's error on the
 task's stratified test set. With n_tasks quanta the curves bend down near the cutoff; the exponents are fitted
@@ -16,7 +19,10 @@ to the loss the same networks would have on the infinite Zipf law (``theory.quan
 the quanta beyond n_tasks is learned, which the per-subtask errors confirm) and, for comparison, to the raw loss.
 Exponents come from ``fit.fit_law`` (power law, bootstrap over seeds) on the points whose number of learned
 quanta lies in [``min_quanta``, ``max_quanta_fraction`` * n_tasks]: below, nothing is learned yet (the loss
-sits at chance); above, other limits (steps, the cutoff) take over.
+sits at chance); above, other limits (steps, the cutoff) take over. Besides the asymptotic exponents, the table
+gives the exponent of the quanta model itself over the window's range of learned quanta
+(``theory.quanta.window_exponent``: at a handful of quanta the discrete tail is flatter than the asymptote) and
+the measured growth of the number of learned quanta (predicted ~ N and ~ D^(1/(alpha+1))).
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ class QuantaConfig:
     min_quanta: float = 1.5
     max_quanta_fraction: float = 0.5
     n_boot: int = 200
+    data_steps_factor: float = 2.0
 
     def steps_for(self, zipf_exponent: float) -> int:
         """Training steps for one Zipf exponent: ``steps`` at alpha + 1 = 2, scaled by 1/p_10 so that quantum 10
@@ -74,7 +81,7 @@ class QuantaConfig:
 
 
 QUICK = QuantaConfig(zipf_exponents=(1.5, 2.0, 2.5), seeds=2, n_tasks=32, n_bits=16, k=2,
-                     widths=(4, 6, 8, 12, 16, 24, 32), param_pool=200_000, data_width=48,
+                     widths=(4, 6, 8, 12, 16, 24, 32), param_pool=200_000, data_width=32,
                      data_sizes=(1000, 2000, 4000, 8000, 16000, 32000, 64000), steps=6000)
 FULL = QuantaConfig(zipf_exponents=(1.5, 2.0, 2.5), seeds=4, n_tasks=64, n_bits=20, k=2,
                     widths=(6, 8, 12, 16, 24, 32, 48, 64, 96, 128), param_pool=500_000, data_width=128,
@@ -123,11 +130,12 @@ def run_zipf(config: QuantaConfig, zipf_exponent: float, seed: int) -> list[dict
     pool = max(config.param_pool, max(config.data_sizes))
     X, y = task.sample(pool, rng)
     x_t, y_t = torch.as_tensor(X), torch.nn.functional.one_hot(torch.as_tensor(y), 2).to(torch.float32)
-    jobs = [("params", ws, [config.param_pool] * len(ws)) for ws in _buckets(config.widths)]
-    jobs.append(("data", [config.data_width] * len(config.data_sizes), list(config.data_sizes)))
-    for sweep, widths, sizes in jobs:
+    jobs = [("params", ws, [config.param_pool] * len(ws), steps) for ws in _buckets(config.widths)]
+    jobs.append(("data", [config.data_width] * len(config.data_sizes), list(config.data_sizes),
+                 int(round(steps * config.data_steps_factor))))
+    for sweep, widths, sizes, n_steps in jobs:
         t0 = time.perf_counter()
-        errors, summary = _train_eval(task, x_t, y_t, widths, sizes, config, steps, gen)
+        errors, summary = _train_eval(task, x_t, y_t, widths, sizes, config, n_steps, gen)
         share = (time.perf_counter() - t0) / len(widths)
         for w, d, err in zip(widths, sizes, errors, strict=True):
             loss = float(task.frequencies @ err)
@@ -135,7 +143,7 @@ def run_zipf(config: QuantaConfig, zipf_exponent: float, seed: int) -> list[dict
                          "parameters": (n_in + 1) * w + (w + 1) * 2, "loss": loss,
                          "loss_untruncated": float(th.untruncated_loss(loss, zipf_exponent - 1.0, task.n_tasks,
                                                                        CHANCE)),
-                         "learned": int(np.sum(err < LEARNED)), "errors": err, "steps": steps,
+                         "learned": int(np.sum(err < LEARNED)), "errors": err, "steps": n_steps,
                          "seconds": share, "diverged": summary["stops"]["diverged"]})
     return rows
 
@@ -298,7 +306,8 @@ def quanta_zipf(out: Path, quick: bool, progress=None, workers: int = 1) -> dict
     notes = [f"Multitask sparse parity: {config.n_tasks} subtasks, {config.n_bits} task bits, k = {config.k} "
              f"relevant bits; one-hidden-layer ReLU networks, Adam (lr {config.learning_rate}, batch "
              f"{config.batch_size}), {', '.join(str(config.steps_for(z)) for z in config.zipf_exponents)} steps "
-             f"for alpha + 1 = {', '.join(f'{z:g}' for z in config.zipf_exponents)}; {config.seeds} seeds; "
+             f"for alpha + 1 = {', '.join(f'{z:g}' for z in config.zipf_exponents)} ({config.data_steps_factor:g} "
+             f"times as many in the data sweep, whose largest training sets need many epochs); {config.seeds} seeds; "
              f"{len(rows)} networks in {time.perf_counter() - t0:.0f} s.",
              "Loss = error rate under the task distribution. Exponents are fitted (power law, bootstrap over seeds) "
              "to the loss on the infinite Zipf law (the n_tasks cutoff removed exactly, theory.quanta."
