@@ -69,7 +69,7 @@ class QuantaConfig:
     min_quanta: float = 1.5
     max_quanta_fraction: float = 0.5
     n_boot: int = 200
-    data_steps_factor: float = 2.0
+    data_steps_factor: float = 1.0
 
     def steps_for(self, zipf_exponent: float) -> int:
         """Training steps for one Zipf exponent: ``steps`` at alpha + 1 = 2, scaled by 1/p_10 so that quantum 10
@@ -81,8 +81,8 @@ class QuantaConfig:
 
 
 QUICK = QuantaConfig(zipf_exponents=(1.5, 2.0, 2.5), seeds=2, n_tasks=32, n_bits=16, k=2,
-                     widths=(4, 6, 8, 12, 16, 24, 32), param_pool=200_000, data_width=32,
-                     data_sizes=(1000, 2000, 4000, 8000, 16000, 32000, 64000), steps=6000)
+                     widths=(4, 6, 8, 12, 16, 24, 32), param_pool=200_000, data_width=96,
+                     data_sizes=(1000, 2000, 4000, 8000, 16000, 32000), steps=6000, data_steps_factor=1.0)
 FULL = QuantaConfig(zipf_exponents=(1.5, 2.0, 2.5), seeds=4, n_tasks=64, n_bits=20, k=2,
                     widths=(6, 8, 12, 16, 24, 32, 48, 64, 96, 128), param_pool=500_000, data_width=128,
                     data_sizes=(500, 1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000, 256000), steps=16000)
@@ -306,8 +306,9 @@ def quanta_zipf(out: Path, quick: bool, progress=None, workers: int = 1) -> dict
     notes = [f"Multitask sparse parity: {config.n_tasks} subtasks, {config.n_bits} task bits, k = {config.k} "
              f"relevant bits; one-hidden-layer ReLU networks, Adam (lr {config.learning_rate}, batch "
              f"{config.batch_size}), {', '.join(str(config.steps_for(z)) for z in config.zipf_exponents)} steps "
-             f"for alpha + 1 = {', '.join(f'{z:g}' for z in config.zipf_exponents)} ({config.data_steps_factor:g} "
-             f"times as many in the data sweep, whose largest training sets need many epochs); {config.seeds} seeds; "
+             f"for alpha + 1 = {', '.join(f'{z:g}' for z in config.zipf_exponents)}"
+             + (f" ({config.data_steps_factor:g} times as many in the data sweep)" if config.data_steps_factor != 1
+                else "") + f"; {config.seeds} seeds; "
              f"{len(rows)} networks in {time.perf_counter() - t0:.0f} s.",
              "Loss = error rate under the task distribution. Exponents are fitted (power law, bootstrap over seeds) "
              "to the loss on the infinite Zipf law (the n_tasks cutoff removed exactly, theory.quanta."
