@@ -173,7 +173,7 @@ def time_ours(task, ds, ps, seed, repeats):
 
 def run_baseline(task: TeacherStudent, ds, ps, seed: int, n_test: int) -> dict:
     """The plain loop, timed as a whole (draws and test features included) and its fit loop alone."""
-    S, w = task.features, task.teacher
+    w = task.teacher
     D, P = max(ds), max(ps)
     t0 = time.perf_counter()
     F, proj = draw(task, D, P, seed)
