@@ -247,3 +247,15 @@ def test_recipe_registered_and_runs_end_to_end(tmp_path, monkeypatch):
     assert len(networks) == 2 * (3 + 3) and all(len(r["errors"]) == 6 for r in networks)
     assert {p.name for p in tmp_path.glob("*.png")} == {"quanta-zipf-scaling.png", "quanta-zipf-subtasks.png"}
     assert "quanta-zipf" in (tmp_path / "index.html").read_text()
+
+
+@pytest.mark.slow
+def test_quick_recipe_exponents_follow_the_quanta_model(tmp_path):
+    """The quick configuration for real (minutes): quanta are learned in order of frequency, and at alpha + 1 = 2
+    the measured parameter and data exponents lie within the issue's 0.15 of alpha and alpha / (alpha + 1)."""
+    from scalinglab import recipes
+
+    summary = recipes.reproduce("quanta-zipf", tmp_path, quick=True, workers=2)
+    checks = {c["name"]: c for c in summary["checks"]}
+    assert all(c["ok"] for n, c in checks.items() if "order of frequency" in n or "Brill" in n)
+    assert all(c["ok"] for n, c in checks.items() if n.startswith("alpha + 1 = 2:") and "exponent" in n)

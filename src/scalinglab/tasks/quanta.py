@@ -1,4 +1,4 @@
-"""Multitask sparse parity: Michaud et al. (2023), "The Quantization Model of Neural Scaling", section 4.1.
+"""Multitask sparse parity: Michaud et al. (2023), "The Quantization Model of Neural Scaling"; the paper's toy dataset.
 
 An input is a one-hot control block of ``n_tasks`` bits followed by ``n_bits`` uniformly random task bits.
 Subtask i (the control bit that is on) has its own fixed set S_i of ``k`` relevant task bits, drawn once from

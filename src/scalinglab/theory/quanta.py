@@ -1,15 +1,15 @@
 """The quantization model of neural scaling: Michaud et al. (2023), "The Quantization Model of Neural Scaling".
 
-Section 3 of the paper: a task decomposes into discrete quanta (subtasks) used with frequencies
-p_k = k^-(alpha + 1) / Z; a model learns quanta in order of frequency, and an unlearned quantum costs a fixed
-loss b (1 per unit of frequency here; 1/2 for a parity's error rate). With n quanta learned,
+The paper's quantization hypotheses (QH1-QH3): a task decomposes into discrete quanta (subtasks) used with
+frequencies p_k = k^-(alpha + 1) / Z; a model learns quanta in order of frequency, and an unlearned quantum costs
+a fixed loss b (1 per unit of frequency here; 1/2 for a parity's error rate). With n quanta learned,
 
     L(n) = b sum_{k > n} p_k  ~  b n^-alpha / (alpha Z)
 
 - parameters: each quantum costs a fixed number of parameters, n = N / params_per_quantum, so
-  L(N) ~ N^-alpha_N with alpha_N = alpha                                                     (paper section 3);
+  L(N) ~ N^-alpha_N with alpha_N = alpha;
 - data: quantum k is learned once the training set holds tau examples of it, D p_k >= tau, so
-  n(D) = (D / (tau Z))^(1 / (alpha + 1)) and L(D) ~ D^-alpha_D with alpha_D = alpha / (alpha + 1) (section 3).
+  n(D) = (D / (tau Z))^(1 / (alpha + 1)) and L(D) ~ D^-alpha_D with alpha_D = alpha / (alpha + 1).
 
 With finitely many quanta (``n_tasks``), p_k is normalised over k <= n_tasks and the curves fall to zero once all
 are learned; ``n_tasks=None`` is the infinite Zipf law (Z = zeta(alpha + 1)).
@@ -45,12 +45,13 @@ def _n_tasks(n_tasks: int | None) -> int | None:
 
 
 def parameter_exponent(alpha: float) -> float:
-    """alpha_N = alpha: L(N) ~ N^-alpha when each quantum costs a fixed number of parameters (paper section 3)."""
+    """alpha_N = alpha: L(N) ~ N^-alpha when each quantum costs a fixed number of parameters (quantization model)."""
     return _alpha(alpha)
 
 
 def data_exponent(alpha: float) -> float:
-    """alpha_D = alpha / (alpha + 1): L(D) ~ D^-alpha_D with a fixed per-quantum sample threshold (paper section 3)."""
+    """alpha_D = alpha / (alpha + 1): L(D) ~ D^-alpha_D with a fixed per-quantum sample threshold (quantization
+    model)."""
     alpha = _alpha(alpha)
     return alpha / (alpha + 1.0)
 
@@ -64,7 +65,7 @@ def zipf_normaliser(alpha: float, n_tasks: int | None = None) -> float:
 
 
 def frequencies(alpha: float, n_tasks: int) -> np.ndarray:
-    """p_k = k^-(alpha + 1) / Z, k = 1..n_tasks: the use frequencies of the quanta (paper section 3, QH3)."""
+    """p_k = k^-(alpha + 1) / Z, k = 1..n_tasks: the use frequencies of the quanta (quantization hypothesis QH3)."""
     n_tasks = _n_tasks(n_tasks)
     if n_tasks is None:
         raise SpecError("n_tasks: frequencies need a finite number of quanta")
@@ -81,7 +82,7 @@ def _tail(n: np.ndarray, s: float, n_tasks: int | None) -> np.ndarray:
 
 
 def loss_with_quanta(n_learned, alpha: float, n_tasks: int | None = None, unlearned_loss: float = 1.0):
-    """L(n) = b sum_{k > n} p_k (paper section 3), b = ``unlearned_loss``; a fractional n learns that fraction of
+    """L(n) = b sum_{k > n} p_k (quantization model), b = ``unlearned_loss``; a fractional n learns that fraction of
     quantum floor(n) + 1 (linear interpolation between the integer steps)."""
     alpha, n_tasks = _alpha(alpha), _n_tasks(n_tasks)
     n = np.asarray(n_learned, dtype=float)
@@ -99,7 +100,7 @@ def loss_with_quanta(n_learned, alpha: float, n_tasks: int | None = None, unlear
 
 def quanta_from_data(data_size, alpha: float, samples_per_quantum: float, n_tasks: int | None = None):
     """n(D): the number of quanta with D p_k >= tau, as a continuous count (D / (tau Z))^(1 / (alpha + 1)),
-    capped at ``n_tasks`` (paper section 3, data scaling)."""
+    capped at ``n_tasks`` (the theory's data scaling)."""
     alpha = _alpha(alpha)
     tau = float(samples_per_quantum)
     if not (np.isfinite(tau) and tau > 0):
@@ -113,7 +114,7 @@ def quanta_from_data(data_size, alpha: float, samples_per_quantum: float, n_task
 
 def parameter_scaling_loss(n_params, alpha: float, params_per_quantum: float, n_tasks: int | None = None,
                            unlearned_loss: float = 1.0):
-    """L(N) = L(n = N / params_per_quantum) (paper section 3)."""
+    """L(N) = L(n = N / params_per_quantum) (the quantization model)."""
     c = float(params_per_quantum)
     if not (np.isfinite(c) and c > 0):
         raise SpecError(f"params_per_quantum: must be positive, got {params_per_quantum!r}")
@@ -122,7 +123,7 @@ def parameter_scaling_loss(n_params, alpha: float, params_per_quantum: float, n_
 
 def data_scaling_loss(data_size, alpha: float, samples_per_quantum: float, n_tasks: int | None = None,
                       unlearned_loss: float = 1.0):
-    """L(D) = L(n(D)) with the per-quantum sample threshold tau (paper section 3)."""
+    """L(D) = L(n(D)) with the per-quantum sample threshold tau (the quantization model)."""
     return loss_with_quanta(quanta_from_data(data_size, alpha, samples_per_quantum, n_tasks), alpha, n_tasks,
                             unlearned_loss)
 
