@@ -83,9 +83,9 @@ class QuantaConfig:
 QUICK = QuantaConfig(zipf_exponents=(1.5, 2.0, 2.5), seeds=2, n_tasks=32, n_bits=16, k=2,
                      widths=(4, 6, 8, 12, 16, 24, 32), param_pool=200_000, data_width=96,
                      data_sizes=(1000, 2000, 4000, 8000, 16000, 32000), steps=6000, data_steps_factor=1.0)
-FULL = QuantaConfig(zipf_exponents=(1.5, 2.0, 2.5), seeds=4, n_tasks=64, n_bits=20, k=2,
-                    widths=(6, 8, 12, 16, 24, 32, 48, 64, 96, 128), param_pool=500_000, data_width=128,
-                    data_sizes=(500, 1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000, 256000), steps=16000)
+FULL = QuantaConfig(zipf_exponents=(1.5, 2.0, 2.5), seeds=4, n_tasks=64, n_bits=16, k=2,
+                    widths=(4, 6, 8, 12, 16, 24, 32, 48, 64), param_pool=500_000, data_width=160,
+                    data_sizes=(1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000), steps=24000)
 
 
 def _buckets(values: tuple[int, ...], ratio: float = 2.0) -> list[list[int]]:
