@@ -28,7 +28,7 @@ from jinja2 import Environment, select_autoescape
 from scalinglab.errors import SpecError
 
 RECIPE_MODULES = ["scalinglab.recipes.brill", "scalinglab.recipes.bahri", "scalinglab.recipes.bahri_duality",
-                  "scalinglab.recipes.bahri_nn"]
+                  "scalinglab.recipes.bahri_nn", "scalinglab.recipes.quanta"]
 Progress = Callable[[int, int, str], None]
 
 
