@@ -167,7 +167,8 @@ def test_tiny_network_learns_the_most_frequent_subtasks_first():
     """300 Adam steps (batch 128) on four subtasks with p ~ i^-4: by then two networks have learned the most
     frequent subtask (p = 0.92) and not the rarest (p = 0.0036, about 140 examples seen). Fixed seeds; errors are
     exact over all 256 inputs of a subtask, and below 0.1 / above 0.3 are far from chance (0.5) / from learned."""
-    from scalinglab.recipes.quanta import LEARNED, QuantaConfig, _train_eval, order_concordance
+    from scalinglab.recipes.quanta import LEARNED, QuantaConfig, order_concordance
+    from scalinglab.recipes.quanta_runs import _train_eval
 
     task = MultitaskSparseParity(n_tasks=4, n_bits=8, k=2, zipf_exponent=4.0, seed=0, test_per_task=256)
     rng = np.random.default_rng(0)

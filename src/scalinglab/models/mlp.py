@@ -63,9 +63,9 @@ from scalinglab.models.network import (
 from scalinglab.models.training import LOSSES, STOP_REASONS, TrainConfig, TrainLog, mse, train
 
 __all__ = ["ACTIVATIONS", "LOSSES", "MLP", "STOP_REASONS", "Architecture", "Params", "TrainConfig", "TrainLog",
-           "default_device", "forward", "hidden_features", "linearized_forward", "mse", "predict", "train"]
+           "buckets", "default_device", "forward", "hidden_features", "linearized_forward", "mse", "predict", "train"]
 
-def _buckets(values: list[int], ratio: float) -> list[list[int]]:
+def buckets(values, ratio: float) -> list[list[int]]:
     """Sorted distinct values split into runs whose largest is at most ``ratio`` times their smallest."""
     out: list[list[int]] = []
     for v in sorted(set(values)):
@@ -150,8 +150,8 @@ class MLP:
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         x_test, y_test = x_all[ds[-1]:], y_all[ds[-1]:]
         out = []
-        for w_group in _buckets(ws, self.pad_ratio):
-            for d_group in _buckets(ds, self.pad_ratio):
+        for w_group in buckets(ws, self.pad_ratio):
+            for d_group in buckets(ds, self.pad_ratio):
                 out += self._train_group(w_group, d_group, x_all, y_all, x_test, y_test, classify, gen)
         out.sort(key=lambda m: (m.data_size, m.model_size))
         return out

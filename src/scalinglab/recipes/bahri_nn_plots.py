@@ -5,19 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
-
-
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+from scalinglab.report.figures import save_figure
 
 
 def _panel(ax, x, y, fit=None, scale: float = 1.0, title: str = "", xlabel: str = "", ylabel: str = "",
@@ -56,7 +48,7 @@ def four_regimes_figure(name: str, wv, wfit, wsign, dv, dfit, dsign, rd, rdv, rw
     _panel(axes[1, 1], rw["widths"], rw["loss"][:, 0, :], rwv.fit,
            title=f"{name}: width sweep at D = {int(rw['data_sizes'][0])}: {rwv.regime}", xlabel="width",
            ylabel="test loss")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def curves_figure(title: str, curves: dict[str, tuple[np.ndarray, np.ndarray, Any]], xlabel: str, path: Path,
@@ -68,7 +60,7 @@ def curves_figure(title: str, curves: dict[str, tuple[np.ndarray, np.ndarray, An
     ax.set_title(title, fontsize=9)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def duality_figure(ds, ps, small, tuned, peak_at: int, fit_d, fit_p, path: Path) -> Path:
@@ -88,7 +80,7 @@ def duality_figure(ds, ps, small, tuned, peak_at: int, fit_d, fit_p, path: Path)
     _panel(axes[2], ps, tuned[:, -1, :], fit_p, label=f"tuned ridge, D = {ds[-1]}")
     axes[2].set_title("L vs P at the largest data size", fontsize=9)
     axes[2].set_xlabel("P (features)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def dimension_figure(dims, alphas, errors, path: Path) -> Path:
@@ -102,4 +94,4 @@ def dimension_figure(dims, alphas, errors, path: Path) -> Path:
     ax.set_xlabel("input dimension d")
     ax.set_ylabel("4 / alpha_D")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -6,18 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+from scalinglab.report.figures import save_figure
 
 
 def _colors(n: int):
@@ -39,7 +31,7 @@ def fig2_regimes(panels: list[dict[str, Any]], path: Path) -> Path:
             ax.loglog(p["ps"], [p["grid"][(D, P)] for P in p["ps"]], "o-", ms=3, color=c, label=f"D = {D}")
         ax.set(xlabel="P (random features)", ylabel="test loss")
         ax.legend(fontsize=6)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _exponent_axes(ax, lo: float, hi: float) -> None:
@@ -62,7 +54,7 @@ def fig2_exponents(panels: list[dict[str, Any]], path: Path) -> Path:
             vals += [k, a["alpha"]]
     _exponent_axes(ax, 0, max(vals) * 1.1)
     ax.legend(fontsize=6)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def fig2_spectra(panels: list[dict[str, Any]], path: Path) -> Path:
@@ -76,7 +68,7 @@ def fig2_spectra(panels: list[dict[str, Any]], path: Path) -> Path:
         ax.loglog(sel, p["spectrum"].amplitude * sel ** -(1 + p["spectrum"].alpha), "k:", lw=1)
     ax.set(xlabel="index i", ylabel="NNGP eigenvalue of K/N", ylim=(1e-8, None))
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def fig2_theory(panels: list[dict[str, Any]], path: Path) -> Path:
@@ -88,7 +80,7 @@ def fig2_theory(panels: list[dict[str, Any]], path: Path) -> Path:
                   label=f"{p['name']} kappa/gamma theory (D <= N/4)")
     ax.set(xlabel="D", ylabel="test loss")
     ax.legend(fontsize=6)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def duality_exponents(panels: list[dict[str, Any]], path: Path) -> Path:
@@ -105,7 +97,7 @@ def duality_exponents(panels: list[dict[str, Any]], path: Path) -> Path:
         vals.append(4.0 / p["geometry"].value)
     _exponent_axes(ax, 0, max(vals) * 1.05)
     ax.legend(fontsize=6, ncol=2)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def duality_curves(panels: list[dict[str, Any]], path: Path) -> Path:
@@ -118,4 +110,4 @@ def duality_curves(panels: list[dict[str, Any]], path: Path) -> Path:
     axes[1].set(xlabel="P (random features)", ylabel="test loss (teacher average)")
     for ax in axes:
         ax.legend(fontsize=6)
-    return _save(fig, path)
+    return save_figure(fig, path)

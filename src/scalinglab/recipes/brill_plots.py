@@ -5,22 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from scalinglab.theory import percolation as th  # noqa: E402
+from scalinglab.report.figures import save_figure
+from scalinglab.theory import percolation as th
 
 EXPONENTS = (0.1, 0.5, 1.0, 2.0, 20.0)
 
-
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def theory_figure(kind: str, path: Path) -> Path:
@@ -44,7 +36,7 @@ def theory_figure(kind: str, path: Path) -> Path:
                  fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.2)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def ratio_figure(rows: list[dict[str, float]], path: Path) -> Path:
@@ -61,7 +53,7 @@ def ratio_figure(rows: list[dict[str, float]], path: Path) -> Path:
         ax.grid(True, which="both", alpha=0.2)
     axes[0].set_ylabel("exponent ratio (below 1: manifold-limited)")
     axes[0].legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def scaling_figure(grid: np.ndarray, model: np.ndarray, data: np.ndarray, path: Path) -> Path:
@@ -88,7 +80,7 @@ def scaling_figure(grid: np.ndarray, model: np.ndarray, data: np.ndarray, path: 
         r.set_ylim(0.6, 1.5)
         r.set_xlabel("N (DOF)" if col == 0 else "D (samples, in DOF)")
         r.set_ylabel("median / theory")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def cluster_figure(runs: list[dict[str, Any]], config, path: Path) -> Path:
@@ -125,7 +117,7 @@ def cluster_figure(runs: list[dict[str, Any]], config, path: Path) -> Path:
     ax.set_ylabel("clusters")
     for a_ in axes:
         a_.grid(True, which="both", alpha=0.2)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def scan_figure(points: np.ndarray, loss: np.ndarray, region: np.ndarray, optimum: tuple[float, float], config,
@@ -142,7 +134,7 @@ def scan_figure(points: np.ndarray, loss: np.ndarray, region: np.ndarray, optimu
     ax.set_title(f"test loss at N = {config.scan_n:g} over the DOF allocation", fontsize=10)
     fig.colorbar(sc, label="log10 loss")
     ax.legend(fontsize=8, loc="lower left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def lattice_figure(L: int, ps: tuple[float, ...], rng: np.random.Generator, path: Path) -> Path:
@@ -166,4 +158,4 @@ def lattice_figure(L: int, ps: tuple[float, ...], rng: np.random.Generator, path
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_zticks([])
-    return _save(fig, path)
+    return save_figure(fig, path)

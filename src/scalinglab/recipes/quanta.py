@@ -34,13 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from scalinglab.fit import LAWS
 from scalinglab.fit.estimate import fit_law
-from scalinglab.models.mlp import Architecture, TrainConfig, predict, train
 from scalinglab.recipes import Recipe, check, register
-from scalinglab.tasks.quanta import MultitaskSparseParity
 from scalinglab.theory import quanta as th
 
 PAPER = "Michaud et al. 2023"
@@ -88,76 +85,16 @@ FULL = QuantaConfig(zipf_exponents=(1.5, 2.0, 2.5), seeds=4, n_tasks=64, n_bits=
                     data_sizes=(1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000), steps=24000)
 
 
-def _buckets(values: tuple[int, ...], ratio: float = 2.0) -> list[list[int]]:
-    out: list[list[int]] = []
-    for v in sorted(set(values)):
-        if out and v <= ratio * out[-1][0]:
-            out[-1].append(v)
-        else:
-            out.append([v])
-    return out
-
-
-def _train_eval(task: MultitaskSparseParity, x: torch.Tensor, y: torch.Tensor, widths: list[int],
-                sizes: list[int], config: QuantaConfig, steps: int, gen: torch.Generator) -> tuple[np.ndarray, dict]:
-    """Train one network per (width, data size) pair in one batched computation; per-subtask test errors
-    (n, n_tasks) and the training log's summary."""
-    arch = Architecture(depth=1, activation="relu", parameterization="standard")
-    params = arch.init(x.shape[1], widths, 2, gen)
-    rows = max(sizes)
-    mask = (torch.arange(rows)[None, :] < torch.tensor(sizes)[:, None]).to(x.dtype)
-    cfg = TrainConfig(optimizer="adam", learning_rate=config.learning_rate, max_steps=steps,
-                      batch_size=config.batch_size, loss="cross_entropy", tol=0.0, eval_every=steps)
-    trained, log = train(arch, params, x[:rows], y[:rows], cfg, sample_mask=mask, generator=gen)
-    X_test, y_test, t_test = task.test_set()
-    with torch.no_grad():
-        label = predict(arch, trained, torch.from_numpy(X_test.copy())).argmax(-1).numpy()
-    wrong = (label != y_test[None, :]).astype(float)
-    per_task = np.stack([np.bincount(t_test, weights=w, minlength=task.n_tasks) for w in wrong])
-    return per_task / np.bincount(t_test, minlength=task.n_tasks), log.summary()
-
-
-def run_zipf(config: QuantaConfig, zipf_exponent: float, seed: int) -> list[dict[str, Any]]:
-    """Both sweeps for one Zipf exponent and one seed: a row per trained network."""
-    task = MultitaskSparseParity(n_tasks=config.n_tasks, n_bits=config.n_bits, k=config.k,
-                                 zipf_exponent=zipf_exponent, seed=0, test_per_task=config.test_per_task)
-    ss = np.random.SeedSequence(20230410, spawn_key=(int(round(100 * zipf_exponent)), seed))
-    rng = np.random.default_rng(ss)
-    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-    steps = config.steps_for(zipf_exponent)
-    n_in = task.input_dim
-    rows = []
-    pool = max(config.param_pool, max(config.data_sizes))
-    X, y = task.sample(pool, rng)
-    x_t, y_t = torch.as_tensor(X), torch.nn.functional.one_hot(torch.as_tensor(y), 2).to(torch.float32)
-    jobs = [("params", ws, [config.param_pool] * len(ws), steps) for ws in _buckets(config.widths)]
-    jobs.append(("data", [config.data_width] * len(config.data_sizes), list(config.data_sizes),
-                 int(round(steps * config.data_steps_factor))))
-    for sweep, widths, sizes, n_steps in jobs:
-        t0 = time.perf_counter()
-        errors, summary = _train_eval(task, x_t, y_t, widths, sizes, config, n_steps, gen)
-        share = (time.perf_counter() - t0) / len(widths)
-        for w, d, err in zip(widths, sizes, errors, strict=True):
-            loss = float(task.frequencies @ err)
-            rows.append({"zipf_exponent": zipf_exponent, "seed": seed, "sweep": sweep, "width": w, "data": d,
-                         "parameters": (n_in + 1) * w + (w + 1) * 2, "loss": loss,
-                         "loss_untruncated": float(th.untruncated_loss(loss, zipf_exponent - 1.0, task.n_tasks,
-                                                                       CHANCE)),
-                         "learned": int(np.sum(err < LEARNED)), "errors": err, "steps": n_steps,
-                         "seconds": share, "diverged": summary["stops"]["diverged"]})
-    return rows
-
 
 def _jobs(config: QuantaConfig) -> list[tuple[float, int]]:
     return [(z, s) for z in config.zipf_exponents for s in range(config.seeds)]
 
 
-def _run_job(args: tuple[QuantaConfig, float, int]) -> list[dict[str, Any]]:
-    torch.set_num_threads(1)  # tiny matmuls: threads only add synchronisation on shared cores
-    return run_zipf(*args)
-
-
 def simulate(config: QuantaConfig, progress=None, workers: int = 1) -> list[dict[str, Any]]:
+    import torch  # imported only when a recipe runs
+
+    from scalinglab.recipes.quanta_runs import _run_job
+
     """Every (Zipf exponent, seed) job, on ``workers`` processes; rows of all trained networks."""
     import concurrent.futures
 

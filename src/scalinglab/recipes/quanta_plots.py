@@ -5,20 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from scalinglab.theory import quanta as th  # noqa: E402
-
-
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+from scalinglab.report.figures import save_figure
+from scalinglab.theory import quanta as th
 
 
 def scaling_figure(rows: list[dict[str, Any]], fits: dict[float, dict[str, Any]], config, path: Path) -> Path:
@@ -53,7 +44,7 @@ def scaling_figure(rows: list[dict[str, Any]], fits: dict[float, dict[str, Any]]
         ax.set_title(title, fontsize=10)
         ax.grid(True, which="both", alpha=0.2)
         ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def subtask_figure(rows: list[dict[str, Any]], config, path: Path) -> Path:
