@@ -188,3 +188,22 @@ def test_model_learning_curve_grid_determinism_and_ensemble():
 def test_bad_arguments_raise_spec_error(kwargs):
     with pytest.raises(SpecError):
         MLP(**kwargs)
+
+
+def test_architecture_and_its_infinite_width_kernel_agree():
+    """One description, two views: the readout covariance of wide networks drawn by ``Architecture.init``
+    matches the closed-form NNGP of ``Architecture.kernel()`` (Monte-Carlo error ~ 1/sqrt(width * draws))."""
+    from scalinglab.models.kernels import relative_frobenius
+    from scalinglab.models.network import Architecture, hidden_features
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 5))
+    for activation in ("relu", "erf"):
+        arch = Architecture(depth=2, activation=activation, weight_variance=2.0, bias_variance=0.1)
+        params = arch.init(5, 2048, 1, torch.Generator().manual_seed(1), n=8, dtype=torch.float64)
+        h = hidden_features(arch, params, torch.as_tensor(X))  # (8, 12, 2048)
+        empirical = (arch.weight_variance / h.shape[-1] * h @ h.transpose(1, 2)).mean(0).numpy()
+        empirical += arch.bias_variance
+        assert relative_frobenius(empirical, arch.kernel().nngp(X)) < 0.03
+    with pytest.raises(SpecError, match="parameterization"):
+        Architecture(parameterization="standard").kernel()

@@ -94,6 +94,19 @@ class Architecture:
         if self.parameterization not in ("ntk", "standard"):
             raise SpecError(f"model.parameterization: expected 'ntk' or 'standard', got {self.parameterization!r}")
 
+    def kernel(self):
+        """The same network at infinite width: its closed-form NNGP and NTK (:class:`models.kernels.FullyConnected`).
+
+        Both views come from this one description, so they cannot disagree about the architecture (the
+        neural-tangents habit). Defined for the NTK parameterisation and the ReLU and erf activations.
+        """
+        from scalinglab.models.kernels import FullyConnected
+
+        if self.parameterization != "ntk":
+            raise SpecError("model.parameterization: the closed-form kernels are for 'ntk' networks")
+        return FullyConnected(depth=self.depth, activation=self.activation, weight_var=self.weight_variance,
+                              bias_var=self.bias_variance)
+
     def init(self, in_features: int, widths: list[int] | int, out_features: int, generator: torch.Generator,
              n: int | None = None, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> Params:
         """Parameters of ``len(widths)`` networks (or ``n`` of one width), drawn on the CPU from ``generator``
