@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +48,29 @@ def one_blas_thread():
 
     with threadpool_limits(limits=1):
         yield
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def invoke(*args: Any, columns: int = 60):
+    """Run the app in-process with a terminal ``columns`` wide; re-raise anything but a normal exit."""
+    from typer.testing import CliRunner
+
+    from scalinglab.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": str(columns)})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def one_error_line(result, *needles: str) -> str:
+    """Status 2 and exactly one line on stderr, naming each of ``needles``, and no traceback."""
+    err = ANSI.sub("", result.stderr)
+    assert result.exit_code == 2, (result.exit_code, err)
+    lines = err.splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, lines
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]

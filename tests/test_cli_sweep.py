@@ -7,36 +7,19 @@ import csv
 import io
 import json
 import logging
-import re
 
 import pytest
 from typer.testing import CliRunner
 
 import sweep_faults
-from conftest import make_spec, spec_dict, write_spec
+from conftest import ANSI, invoke, make_spec, one_error_line, spec_dict, write_spec
 from scalinglab.cli import app
 from scalinglab.sweep import runner
 from scalinglab.sweep.store import Store
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def _invoke(*args):
-    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "60"})
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
-
-
-def _one_error_line(result, *needles: str) -> str:
-    err = ANSI.sub("", result.stderr)
-    assert result.exit_code == 2, err
-    lines = err.splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, lines
-    for needle in needles:
-        assert needle in lines[0]
-    return lines[0]
 
 
 def _values(path, name="tiny"):
@@ -51,10 +34,10 @@ def spec_path(tmp_path):
 
 def test_run_on_dask_local_cluster_matches_one_worker(tmp_path, spec_path):
     pytest.importorskip("distributed")
-    result = _invoke("run", spec_path, "--store", tmp_path / "dask.sqlite", "--dask-local", "2")
+    result = invoke("run", spec_path, "--store", tmp_path / "dask.sqlite", "--dask-local", "2")
     assert result.exit_code == 0, result.stderr
     assert "48 new points, 48 stored" in result.stdout
-    assert _invoke("run", spec_path, "--store", tmp_path / "one.sqlite", "--workers", "1").exit_code == 0
+    assert invoke("run", spec_path, "--store", tmp_path / "one.sqlite", "--workers", "1").exit_code == 0
     assert _values(tmp_path / "dask.sqlite") == _values(tmp_path / "one.sqlite")
 
 
@@ -62,7 +45,7 @@ def test_run_on_a_running_scheduler(tmp_path, spec_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None, silence_logs=logging.ERROR) as cluster:
-        result = _invoke("run", spec_path, "--store", tmp_path / "s.sqlite", "--scheduler",
+        result = invoke("run", spec_path, "--store", tmp_path / "s.sqlite", "--scheduler",
                          cluster.scheduler_address, "--quiet")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "" and result.stderr == ""
@@ -72,7 +55,7 @@ def test_run_on_a_running_scheduler(tmp_path, spec_path):
 def test_failed_seed_is_reported_at_the_end_with_status_1(tmp_path, spec_path, monkeypatch):
     monkeypatch.setattr(runner, "run_seed", sweep_faults.raise_on_seed_1)
     store = tmp_path / "s.sqlite"
-    result = _invoke("run", spec_path, "--store", store, "--workers", "1", "--retries", "1")
+    result = invoke("run", spec_path, "--store", store, "--workers", "1", "--retries", "1")
     assert result.exit_code == 1, result.stderr
     assert "tiny: 32 new points, 32 stored" in result.stdout
     err = ANSI.sub("", result.stderr).splitlines()
@@ -81,16 +64,16 @@ def test_failed_seed_is_reported_at_the_end_with_status_1(tmp_path, spec_path, m
     assert {k[2] for k in _values(store)} == {0, 2}
     # once the cause is gone, a re-run computes only the failed seed and succeeds
     monkeypatch.undo()
-    again = _invoke("run", spec_path, "--store", store, "--workers", "1")
+    again = invoke("run", spec_path, "--store", store, "--workers", "1")
     assert again.exit_code == 0, again.stderr
     assert "16 new points, 48 stored" in again.stdout
 
 
 def test_quiet_run_prints_nothing_but_failures(tmp_path, spec_path, monkeypatch):
-    ok = _invoke("run", spec_path, "--store", tmp_path / "ok.sqlite", "--workers", "1", "--quiet")
+    ok = invoke("run", spec_path, "--store", tmp_path / "ok.sqlite", "--workers", "1", "--quiet")
     assert ok.exit_code == 0 and ok.stdout == "" and ok.stderr == ""
     monkeypatch.setattr(runner, "run_seed", sweep_faults.raise_on_seed_1)
-    bad = _invoke("run", spec_path, "--store", tmp_path / "bad.sqlite", "--workers", "1", "-q")
+    bad = invoke("run", spec_path, "--store", tmp_path / "bad.sqlite", "--workers", "1", "-q")
     assert bad.exit_code == 1 and bad.stdout == ""
     assert "failed: tiny seed 1 after 3 attempt(s)" in bad.stderr
 
@@ -104,7 +87,7 @@ def test_quiet_run_prints_nothing_but_failures(tmp_path, spec_path, monkeypatch)
 ])
 def test_bad_executor_options_are_one_line_errors_and_create_no_store(tmp_path, spec_path, args, needle):
     store = tmp_path / "s.sqlite"
-    _one_error_line(_invoke("run", spec_path, "--store", store, *args), needle)
+    one_error_line(invoke("run", spec_path, "--store", store, *args), needle)
     assert not store.exists()
 
 
@@ -112,8 +95,8 @@ def test_refused_spec_does_not_start_a_cluster(tmp_path, spec_path):
     store = tmp_path / "s.sqlite"
     with Store(store) as st:
         runner.run_sweep(make_spec(task={"kind": "teacher_student", "features": 512}), st, workers=1)
-    result = _invoke("run", spec_path, "--store", store, "--scheduler", "tcp://127.0.0.1:1")
-    _one_error_line(result, "tiny", "different spec")
+    result = invoke("run", spec_path, "--store", store, "--scheduler", "tcp://127.0.0.1:1")
+    one_error_line(result, "tiny", "different spec")
 
 
 # ---------------------------------------------------------------------------------------------- observability
@@ -124,25 +107,25 @@ POWER_LAW_CSV = "N,loss\n" + "".join(f"{n},{2.0 * n ** -0.5 + 0.01!r}\n" for n i
 def test_fit_quiet_prints_nothing_and_still_writes_json(tmp_path):
     data = tmp_path / "d.csv"
     data.write_text(POWER_LAW_CSV)
-    loud = _invoke("fit", data, "--y", "loss", "--x", "N", "--bootstrap", "20", "--form", "power_law_offset")
+    loud = invoke("fit", data, "--y", "loss", "--x", "N", "--bootstrap", "20", "--form", "power_law_offset")
     assert loud.exit_code == 0, loud.stderr
     assert "power_law_offset" in loud.stdout
     out = tmp_path / "fit.json"
-    quiet = _invoke("fit", data, "--y", "loss", "--x", "N", "--bootstrap", "20", "--form", "power_law_offset",
+    quiet = invoke("fit", data, "--y", "loss", "--x", "N", "--bootstrap", "20", "--form", "power_law_offset",
                     "--json", out, "--quiet")
     assert quiet.exit_code == 0, quiet.stderr
     assert quiet.stdout == "" and quiet.stderr == ""
     assert json.loads(out.read_text())["form"] == "power_law_offset"
     # --quiet does not carry over to the next command in the same process
-    again = _invoke("store", "check", tmp_path / "none.sqlite")
+    again = invoke("store", "check", tmp_path / "none.sqlite")
     assert again.exit_code == 2 and "none.sqlite" in again.stderr
-    assert "power_law_offset" in _invoke("fit", data, "--y", "loss", "--x", "N", "--bootstrap", "0").stdout
+    assert "power_law_offset" in invoke("fit", data, "--y", "loss", "--x", "N", "--bootstrap", "0").stdout
 
 
 def test_fit_error_raised_inside_the_progress_bar_is_one_line(tmp_path):
     data = tmp_path / "two.csv"
     data.write_text("N,loss\n10,1.0\n20,0.5\n")
-    _one_error_line(_invoke("fit", data, "--y", "loss", "--x", "N", "--form", "power_law_offset"),
+    one_error_line(invoke("fit", data, "--y", "loss", "--x", "N", "--form", "power_law_offset"),
                     "2 points cannot determine")
 
 
@@ -155,9 +138,9 @@ def test_reproduce_quiet_shows_only_failed_checks(tmp_path, monkeypatch):
 
     monkeypatch.setattr(recipes, "reproduce", fake)
     rid = recipes.all_recipes()[0].id
-    loud = _invoke("reproduce", rid, "--out", tmp_path)
+    loud = invoke("reproduce", rid, "--out", tmp_path)
     assert "slope" in loud.stdout
-    quiet = _invoke("reproduce", rid, "--out", tmp_path, "--quiet")
+    quiet = invoke("reproduce", rid, "--out", tmp_path, "--quiet")
     assert quiet.exit_code == 0 and quiet.stdout == ""
     assert ANSI.sub("", quiet.stderr).splitlines() == ["warning: 1 check(s) failed; see summary.json"]
 
@@ -165,9 +148,9 @@ def test_reproduce_quiet_shows_only_failed_checks(tmp_path, monkeypatch):
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_export_has_the_per_point_wall_seconds(tmp_path, spec_path, fmt):
     store = tmp_path / "s.sqlite"
-    assert _invoke("run", spec_path, "--store", store, "--workers", "1").exit_code == 0
+    assert invoke("run", spec_path, "--store", store, "--workers", "1").exit_code == 0
     out = tmp_path / f"points.{fmt}"
-    assert _invoke("export", "--store", store, "--format", fmt, "--out", out).exit_code == 0
+    assert invoke("export", "--store", store, "--format", fmt, "--out", out).exit_code == 0
     if fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(out.read_text())))
     else:

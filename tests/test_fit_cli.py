@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import re
+import json
 
 import pytest
-from typer.testing import CliRunner
 
-from scalinglab.cli import app
+from conftest import invoke, one_error_line
 
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 GOOD = "N,loss\n10,2.0\n100,1.2\n1000,0.9\n10000,0.8\n"
 
 
 def _fit(tmp_path, text: str, *args: str):
+    """`scalinglab fit` on ``text`` as a CSV, in a narrow terminal (to catch wrapped error lines)."""
     path = tmp_path / "runs.csv"
     path.write_text(text)
-    result = CliRunner().invoke(app, ["fit", str(path), "--y", "loss", "--x", "N", "--bootstrap", "0", *args],
-                                env={"COLUMNS": "40"})
-    return result, ANSI.sub("", result.stderr)
+    return invoke("fit", path, "--y", "loss", "--x", "N", "--bootstrap", "0", *args, columns=40)
 
 
 @pytest.mark.parametrize("text, needles", [
@@ -33,12 +30,7 @@ def _fit(tmp_path, text: str, *args: str):
     ("", ["empty file"]),
 ])
 def test_bad_csv_is_one_line_with_status_2(tmp_path, text, needles):
-    result, err = _fit(tmp_path, text)
-    assert result.exit_code == 2, result.output
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, lines
-    for needle in needles:
-        assert needle in lines[0]
+    one_error_line(_fit(tmp_path, text), *needles)
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -52,10 +44,7 @@ def test_bad_csv_is_one_line_with_status_2(tmp_path, text, needles):
     (["--drop-highest", "-1"], "--drop-highest"),
 ])
 def test_bad_options_are_one_line_with_status_2(tmp_path, args, needle):
-    result, err = _fit(tmp_path, GOOD, *args)
-    assert result.exit_code == 2, result.output
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], lines
+    one_error_line(_fit(tmp_path, GOOD, *args), needle)
 
 
 def test_define_where_and_drop_highest_select_the_rows(tmp_path):
@@ -65,12 +54,9 @@ def test_define_where_and_drop_highest_select_the_rows(tmp_path):
     path = tmp_path / "runs.csv"
     path.write_text(text)
     out = tmp_path / "fit.json"
-    result = CliRunner().invoke(app, [
-        "fit", str(path), "--y", "loss", "--x", "D", "--define", "D=C/(6*N)*N", "--where", "split == 'fit'",
-        "--drop-highest", "1", "--form", "power_law_offset", "--bootstrap", "0", "--json", str(out)])
+    result = invoke("fit", path, "--y", "loss", "--x", "D", "--define", "D=C/(6*N)*N", "--where", "split == 'fit'",
+                    "--drop-highest", "1", "--form", "power_law_offset", "--bootstrap", "0", "--json", out)
     assert result.exit_code == 0, result.output
-    import json
-
     data = json.loads(out.read_text())
     assert data["n_points"] == 6  # 7 fit rows, the outlier dropped; the 'test' row filtered out
     assert data["params"]["alpha"] == pytest.approx(0.5, abs=1e-3)

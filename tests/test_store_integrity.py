@@ -10,34 +10,16 @@ import re
 import sqlite3
 
 import pytest
-from typer.testing import CliRunner
 
-from conftest import make_spec, spec_dict, write_spec
-from scalinglab.cli import app
+from conftest import ANSI, invoke, make_spec, one_error_line, spec_dict, write_spec
 from scalinglab.contracts import Measurement
 from scalinglab.errors import DataError
 from scalinglab.sweep.runner import run_sweep
 from scalinglab.sweep.store import SCHEMA_V1, SCHEMA_VERSION, Store, point_key
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def _invoke(*args):
-    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
-
-
-def _one_error_line(result, *needles: str) -> str:
-    err = ANSI.sub("", result.stderr)
-    assert result.exit_code == 2, (result.exit_code, err)
-    lines = err.splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, lines
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
 
 
 def _digest(path) -> str:
@@ -153,7 +135,7 @@ def test_store_check_summarises_experiments_failures_and_time(tmp_path, tiny_sto
         st.register("bigger", make_spec(seeds=5).fingerprint(), make_spec(name="bigger", seeds=5).model_dump_json())
         st.record_failure("bigger", make_spec().fingerprint(), 4, 3, "ValueError: seed 4 is bad")
         walls = {name: sum(m.wall_seconds for m in st.measurements(name)) for name in ("tiny", "other")}
-    result = _invoke("store", "check", tiny_store, "--json")
+    result = invoke("store", "check", tiny_store, "--json", columns=200)
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["ok"] and summary["integrity"] == ["ok"] and summary["schema_version"] == SCHEMA_VERSION
@@ -168,7 +150,7 @@ def test_store_check_summarises_experiments_failures_and_time(tmp_path, tiny_sto
         assert by_name[name]["seconds_per_point"] == pytest.approx(wall / by_name[name]["points"], rel=1e-12)
     assert [f["seed"] for f in summary["failures"]] == [4]
 
-    text = _invoke("store", "check", tiny_store)
+    text = invoke("store", "check", tiny_store, columns=200)
     assert text.exit_code == 0
     out = ANSI.sub("", text.stdout)
     assert "schema v2" in out and "integrity ok" in out and "80 points" in out and "1 failed seed" in out
@@ -179,7 +161,7 @@ def test_store_check_summarises_experiments_failures_and_time(tmp_path, tiny_sto
 def test_store_check_reports_a_migration(tmp_path):
     path = tmp_path / "old.sqlite"
     _v1_store(path, make_spec())
-    result = _invoke("store", "check", path)
+    result = invoke("store", "check", path, columns=200)
     assert result.exit_code == 0, result.stderr
     assert "schema v2 (migrated from v1)" in result.stdout
 
@@ -194,7 +176,7 @@ def test_store_check_finds_tampered_rows_and_exits_1(tiny_store, tamper, needle)
     conn.execute(tamper)
     conn.commit()
     conn.close()
-    result = _invoke("store", "check", tiny_store)
+    result = invoke("store", "check", tiny_store, columns=200)
     assert result.exit_code == 1
     assert needle in result.stderr and "Traceback" not in result.stderr
 
@@ -210,7 +192,7 @@ def _damage_page(path, name: str) -> None:
 
 def test_store_check_finds_a_damaged_index_and_exits_1(tiny_store):
     _damage_page(tiny_store, "points_by_experiment")
-    result = _invoke("store", "check", tiny_store)
+    result = invoke("store", "check", tiny_store, columns=200)
     err = ANSI.sub("", result.stderr)
     assert result.exit_code == 1 and "Traceback" not in err
     assert "integrity FAILED" in result.stdout
@@ -221,14 +203,14 @@ def test_store_check_finds_a_damaged_index_and_exits_1(tiny_store):
                                                                                  "--store")])
 def test_a_damaged_table_is_a_one_line_error(tiny_store, command):
     _damage_page(tiny_store, "points")
-    _one_error_line(_invoke(*command, tiny_store), "store.sqlite", "corrupt")
+    one_error_line(invoke(*command, tiny_store, columns=200), "store.sqlite", "corrupt")
 
 
 def test_store_check_of_a_missing_or_foreign_file_is_one_line(tmp_path):
-    _one_error_line(_invoke("store", "check", tmp_path / "nope.sqlite"), "nope.sqlite")
+    one_error_line(invoke("store", "check", tmp_path / "nope.sqlite", columns=200), "nope.sqlite")
     assert not (tmp_path / "nope.sqlite").exists()
     spec = write_spec(tmp_path / "spec.toml", spec_dict())
-    _one_error_line(_invoke("store", "check", spec), "spec.toml", "not a scalinglab store")
+    one_error_line(invoke("store", "check", spec, columns=200), "spec.toml", "not a scalinglab store")
 
 
 # ---------------------------------------------------------------------------------------------- disk full, read-only
@@ -250,14 +232,14 @@ def _limit_store(monkeypatch, pragma: str) -> None:
 def test_disk_full_mid_sweep_is_a_one_line_error_and_keeps_whole_seeds(tmp_path, tiny_store, monkeypatch):
     spec_path = write_spec(tmp_path / "more.toml", spec_dict(seeds=40))
     _limit_store(monkeypatch, "PRAGMA max_page_count = {pages}")
-    result = _invoke("run", spec_path, "--store", tiny_store, "--workers", "1")
-    _one_error_line(result, "store.sqlite", "full")
+    result = invoke("run", spec_path, "--store", tiny_store, "--workers", "1", columns=200)
+    one_error_line(result, "store.sqlite", "full")
     monkeypatch.undo()
     with Store(tiny_store, create=False) as st:
         n = st.count("tiny")
         assert 48 <= n < 40 * 16 and n % 16 == 0, "a seed was half written"
         assert st.check()["ok"]
-    resumed = _invoke("run", spec_path, "--store", tiny_store, "--workers", "1")
+    resumed = invoke("run", spec_path, "--store", tiny_store, "--workers", "1", columns=200)
     assert resumed.exit_code == 0, resumed.stderr
     assert f"{40 * 16 - n} new points, {40 * 16} stored" in resumed.stdout
 
@@ -266,10 +248,10 @@ def test_read_only_store_is_a_one_line_error_and_unchanged(tmp_path, tiny_store,
     spec_path = write_spec(tmp_path / "more.toml", spec_dict(seeds=4))
     before = _sql(tiny_store, "SELECT COUNT(*) FROM points")
     _limit_store(monkeypatch, "PRAGMA query_only = 1")
-    result = _invoke("run", spec_path, "--store", tiny_store, "--workers", "1")
-    _one_error_line(result, "store.sqlite", "read-only")
+    result = invoke("run", spec_path, "--store", tiny_store, "--workers", "1", columns=200)
+    one_error_line(result, "store.sqlite", "read-only")
     # reading still works
-    assert _invoke("export", "--store", tiny_store).exit_code == 0
+    assert invoke("export", "--store", tiny_store, columns=200).exit_code == 0
     monkeypatch.undo()
     assert _sql(tiny_store, "SELECT COUNT(*) FROM points") == before
 
@@ -279,8 +261,8 @@ def test_read_only_file_is_a_one_line_error(tmp_path, tiny_store):
     spec_path = write_spec(tmp_path / "more.toml", spec_dict(seeds=4))
     tiny_store.chmod(0o444)
     try:
-        result = _invoke("run", spec_path, "--store", tiny_store, "--workers", "1")
-        _one_error_line(result, "store.sqlite")
+        result = invoke("run", spec_path, "--store", tiny_store, "--workers", "1", columns=200)
+        one_error_line(result, "store.sqlite")
     finally:
         tiny_store.chmod(0o644)
 
