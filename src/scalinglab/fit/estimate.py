@@ -336,7 +336,8 @@ def _fit_law(
     widen = small_sample_factor(n_eff, p_eff)
     if len(draws) >= 20:
         point_u = np.array([params[n] for n in names])
-        ci_arr = widened_percentiles(draws, point_u, widen)
+        # the widened interval stays inside each parameter's domain (M4's E_0 lies above every observed loss)
+        ci_arr = np.clip(widened_percentiles(draws, point_u, widen), prob.lower, prob.upper)
         ci = {n: (float(ci_arr[0, j]), float(ci_arr[1, j])) for j, n in enumerate(names)}
         se = {n: float(widen * draws[:, j].std(ddof=1)) for j, n in enumerate(names)}
         if len(draws) < 0.9 * n_boot:
