@@ -36,20 +36,10 @@ import numpy as np
 import torch
 from bench_random_features import ForeignLoad, machine_info
 
-from scalinglab.models.mlp import Architecture, Params, TrainConfig, mse, predict, train
+from scalinglab.models.mlp import Architecture, Params, TrainConfig, buckets, mse, predict, train
 from scalinglab.tasks.real import load_dataset
 
 ARCH = Architecture(depth=2, activation="relu", weight_variance=2.0)
-
-
-def _buckets(widths: list[int], ratio: float) -> list[list[int]]:
-    out: list[list[int]] = []
-    for w in sorted(set(widths)):
-        if out and w <= ratio * out[-1][0]:
-            out[-1].append(w)
-        else:
-            out.append([w])
-    return out
 
 
 def init_all(widths: list[int], seeds: int, in_features: int, out_features: int) -> dict[int, Params]:
@@ -83,7 +73,7 @@ def _stack(groups: list[Params]) -> Params:
 def run_batched(params: dict[int, Params], x, y, steps: int, rate: float, ratio: float) -> dict[int, np.ndarray]:
     config = TrainConfig(learning_rate=rate, max_steps=steps, tol=0, eval_every=steps)
     out = {}
-    for bucket in _buckets(list(params), ratio):
+    for bucket in buckets(list(params), ratio):
         group = _stack([params[w] for w in bucket])
         trained, log = train(ARCH, group, x, y, config)
         losses = mse(predict(ARCH, trained, x), y).numpy()
