@@ -33,7 +33,10 @@ def fit(
     form: str = typer.Option("auto", "--form", help="Law name, or auto (chosen by held-out error)."),
     loss: str = typer.Option("huber-log", "--loss", help="huber-log, ls or asymmetric."),
     delta: float = typer.Option(1e-3, "--delta", help="Huber threshold on log residuals."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap refits (rows, or groups with --group)."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap refits."),
+    resample: str = typer.Option("auto", "--resample", help="What the bootstrap resamples: residuals (fixed "
+                                 "design), rows, or auto (residuals under --loss ls, rows otherwise); --group "
+                                 "resamples whole groups."),
     holdout_largest: int = typer.Option(0, "--holdout-largest", help="Hold out the K largest sizes."),
     define: Optional[list[str]] = typer.Option(None, "--define", help='Derived column, e.g. "D=C/(6*N)".'),
     where: Optional[list[str]] = typer.Option(None, "--where", help="Row filter, e.g. \"split == 'fit'\"."),
@@ -68,13 +71,13 @@ def fit(
     if len(x) > 2:
         raise SpecError(f"--x: at most two size columns, got {len(x)}")
     result = _fit_csv(data, y, x, form, loss, delta, bootstrap, holdout_largest, define or [], where or [],
-                      drop_highest, group, predicted, compute, plot)
+                      drop_highest, group, predicted, compute, plot, resample)
     if json_out:
         json_out.write_text(json.dumps(result, indent=2))
 
 
 def _fit_csv(data, y, x, form, loss, delta, bootstrap, holdout_largest, define, where, drop_highest, group,
-             predicted, compute, plot) -> dict[str, Any]:
+             predicted, compute, plot, resample="auto") -> dict[str, Any]:
     import numpy as np
 
     from scalinglab.fit.allocate import compute_optimal
@@ -94,7 +97,7 @@ def _fit_csv(data, y, x, form, loss, delta, bootstrap, holdout_largest, define, 
             progress.update(bar, completed=done, total=total)
 
         kwargs = dict(loss=loss, delta=delta, n_boot=bootstrap, groups=None if groups is None else groups[~held],
-                      progress=tick)
+                      progress=tick, resample=resample)
         selection = None
         if form == "auto":
             selection = select_form(X, Y, holdout_largest, **{**kwargs, "n_boot": 0, "progress": None})
@@ -111,7 +114,7 @@ def _fit_csv(data, y, x, form, loss, delta, bootstrap, holdout_largest, define, 
         result["allocation"] = allocation
     elif X.shape[1] == 1:
         verdict = regime_verdict(X[~held, 0], Y[~held], groups=kwargs["groups"], predicted=predicted,
-                                 n_boot=min(bootstrap, 500), loss=loss, delta=delta)
+                                 n_boot=min(bootstrap, 500), loss=loss, delta=delta, resample=resample)
         result["regime"] = verdict.to_dict()
     _print_fit(result, str(data), y, x)
     if plot:
@@ -125,7 +128,7 @@ def _fit_csv(data, y, x, form, loss, delta, bootstrap, holdout_largest, define, 
 def _print_fit(result: dict[str, Any], source: str, y: str, x: list[str]) -> None:
     table = Table(title=f"{result['form']} fitted to {y} against {', '.join(x)} in {source} "
                         f"({result['n_points']} points, {result['loss']} loss, "
-                        f"{result['n_bootstrap']} bootstrap refits)")
+                        f"{result['n_bootstrap']} bootstrap refits of {result['resample']})")
     for col in ("parameter", "value", "std. error", "95% interval"):
         table.add_column(col, justify="left" if col == "parameter" else "right")
     for name, value in result["params"].items():
