@@ -40,6 +40,7 @@ def test_bad_csv_is_one_line_with_status_2(tmp_path, text, needles):
     (["--where", "N + 1"], "is not a condition"),
     (["--form", "cubic"], "unknown law 'cubic'"),
     (["--loss", "l1"], "--loss"),
+    (["--resample", "pairs"], "--resample"),
     (["--holdout-largest", "3"], "--holdout-largest"),
     (["--drop-highest", "-1"], "--drop-highest"),
 ])
@@ -60,3 +61,13 @@ def test_define_where_and_drop_highest_select_the_rows(tmp_path):
     data = json.loads(out.read_text())
     assert data["n_points"] == 6  # 7 fit rows, the outlier dropped; the 'test' row filtered out
     assert data["params"]["alpha"] == pytest.approx(0.5, abs=1e-3)
+
+
+@pytest.mark.parametrize("args, expected", [([], "rows"), (["--loss", "ls"], "residuals"),
+                                            (["--loss", "ls", "--resample", "rows"], "rows")])
+def test_the_bootstrap_resamples_residuals_under_least_squares_and_rows_under_huber(tmp_path, args, expected):
+    out = tmp_path / "fit.json"
+    result = _fit(tmp_path, GOOD, "--form", "power_law", "--bootstrap", "30", "--json", str(out), *args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["resample"] == expected and data["n_bootstrap"] == 30
