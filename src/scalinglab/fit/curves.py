@@ -62,7 +62,9 @@ def _fit_known_offset(x: np.ndarray, y: np.ndarray, offset: float) -> tuple[floa
 
 def _profile(x: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each alpha, the (E, A) minimising the relative residuals (E + A x^-alpha - y) / y with
-    0 <= E <= min(y) (variable projection: the law is linear in E and A). Returns (cost, E, A)."""
+    0 <= E <= max(y) (variable projection: the law is linear in E and A). The bound is the largest loss, not the
+    smallest: a noisy low point may fall below the limit, and bounding E by it pins E there. Returns (cost, E, A).
+    """
     w = 1.0 / y
     b = x[None, :] ** -alphas[:, None] * w  # (n_alpha, n_x): column of A, weighted
     a = w  # column of E, weighted
@@ -72,8 +74,8 @@ def _profile(x: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarr
     with np.errstate(divide="ignore", invalid="ignore"):
         E = (sbb * sa1 - sab * sb1) / det
         A = (saa * sb1 - sab * sa1) / det
-    clip = ~np.isfinite(E) | (E < 0) | (E > y.min())
-    E = np.where(clip, np.clip(np.nan_to_num(E), 0.0, y.min()), E)
+    clip = ~np.isfinite(E) | (E < 0) | (E > y.max())
+    E = np.where(clip, np.clip(np.nan_to_num(E), 0.0, y.max()), E)
     A = np.where(clip, (sb1 - E * sab) / sbb, A)
     resid = E[:, None] * a[None, :] + A[:, None] * b - 1.0
     return np.sum(resid**2, axis=1), E, A
