@@ -271,7 +271,8 @@ def fit_law(*args, **kwargs) -> FitResult:
     Keyword arguments: ``loss`` (huber-log, ls, asymmetric), ``delta`` (Huber threshold on log residuals),
     ``asymmetry`` (weight of positive residuals for the asymmetric loss), ``n_boot``, ``resample``
     ("auto": residuals under least squares, rows otherwise; or "residuals", "rows"), ``groups`` (labels whose
-    members are resampled together, e.g. seeds; overrides ``resample``), ``n_starts``, ``rng``, ``progress(done, total)``.
+    members are resampled together, e.g. seeds; overrides ``resample``), ``n_starts``, ``rng``,
+    ``progress(done, total)``.
     """
     from threadpoolctl import threadpool_limits
 
