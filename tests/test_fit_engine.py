@@ -276,3 +276,22 @@ def test_regime_verdict_on_seeded_curves(alpha, regime):
     assert v.regime == regime
     assert v.consistent_with_prediction
     assert v.ci95[0] <= alpha <= v.ci95[1]
+
+
+@pytest.mark.parametrize("alpha, regime", [(1.0, "variance_limited"), (0.6, "resolution_limited"),
+                                           (1.5, "steeper than variance-limited (exponent significantly above 1)")])
+def test_curve_verdict_on_differences_with_a_known_limit(alpha, regime):
+    """Eight seeds of a difference whose limit is 0 (as L(D) - L(D = inf)): mean A x^-alpha, per-seed noise of 40%
+    of the mean plus an additive part that makes single values negative at the largest x. The classifier fits the
+    seed mean with the limit fixed, so it needs no positive single values, and its interval covers alpha."""
+    from scalinglab.fit.regimes import curve_verdict
+
+    rng = np.random.default_rng(3)
+    x = np.geomspace(1024, 32768, 6)
+    mean = 0.4 * (x / 1024) ** -alpha
+    y = mean * (1 + 0.4 * rng.standard_normal((8, x.size))) + 0.8 * mean[-1] * rng.standard_normal((8, x.size))
+    assert np.any(y < 0)
+    v = curve_verdict(x, y, limit=0.0, predicted=alpha, n_boot=300)
+    assert v.regime == regime
+    assert v.ci95[0] <= alpha <= v.ci95[1] and v.consistent_with_prediction
+    assert v.ci95[1] - v.ci95[0] < 0.6

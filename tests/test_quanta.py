@@ -190,23 +190,26 @@ def test_tiny_network_learns_the_most_frequent_subtasks_first():
     assert order_concordance(errors) >= 0.9
 
 
-def test_analysis_recovers_exponents_of_ideal_quanta_learning():
-    """Rows of networks that learn exactly the n most frequent quanta, n = width / 2 (parameters) and
-    n = (D / (tau Z))^(1/(alpha+1)) (data): the recipe's fits (window, untruncated loss, power law) return the
-    effective exponents of the theory curves over the same points, and the order concordance is 1."""
+@pytest.mark.parametrize("zipf", [2.0, 2.5])
+def test_analysis_recovers_exponents_of_ideal_quanta_learning(zipf):
+    """Rows of networks that learn exactly the n most frequent quanta, n = width / 2 (parameters, 100 parameters
+    per quantum) and n = (D / (tau Z))^(1/(alpha+1)) (data): the recipe's fits (window, untruncated loss, power
+    law) return the effective exponents of the theory curves over the same points (parameters: against N + c/2),
+    the parameter exponent is the asymptotic alpha although the window holds only 2 to 16 quanta (against N alone
+    it is lower by alpha / (2n) at n quanta, more than 0.1 at alpha = 1.5), and the order concordance is 1."""
     import dataclasses
 
     from scalinglab.recipes import quanta as rq
 
-    config = dataclasses.replace(rq.QUICK, zipf_exponents=(2.0,), n_boot=20)
-    alpha, T = 1.0, config.n_tasks
-    task = MultitaskSparseParity(n_tasks=T, n_bits=16, k=2, zipf_exponent=2.0)
+    config = dataclasses.replace(rq.QUICK, zipf_exponents=(zipf,), n_boot=20)
+    alpha, T = zipf - 1.0, config.n_tasks
+    task = MultitaskSparseParity(n_tasks=T, n_bits=16, k=2, zipf_exponent=zipf)
     rows = []
 
     def add(sweep, width, data, n, seed):
         err = np.where(np.arange(T) < n, 0.0, rq.CHANCE)
         loss = float(task.frequencies @ err)
-        rows.append({"zipf_exponent": 2.0, "seed": seed, "sweep": sweep, "width": width, "data": data,
+        rows.append({"zipf_exponent": zipf, "seed": seed, "sweep": sweep, "width": width, "data": data,
                      "parameters": 50 * width, "loss": loss, "errors": err, "learned": int(n),
                      "loss_untruncated": float(th.untruncated_loss(loss, alpha, T, rq.CHANCE))})
 
@@ -216,12 +219,17 @@ def test_analysis_recovers_exponents_of_ideal_quanta_learning():
         for d in config.data_sizes:
             add("data", config.data_width, d, int(th.quanta_from_data(d, alpha, 60.0, T)), seed)
     result = rq.analyse(rows, config)
-    for sweep, key in (("params", "parameters"), ("data", "data")):
-        fit = result["fits"][2.0][sweep]
+    fits = result["fits"][zipf]
+    for sweep, key, shift in (("params", "parameters", 50.0), ("data", "data", 0.0)):
+        fit = fits[sweep]
         xs = sorted({r[key] for r in rows if r["sweep"] == sweep and fit["window"][0] <= r[key] <= fit["window"][1]})
         ys = [next(r["loss_untruncated"] for r in rows if r["sweep"] == sweep and r[key] == x) for x in xs]
         assert fit["points"] >= 3
-        assert fit["exponent"] == pytest.approx(th.effective_exponent(xs, ys), abs=0.02)
+        assert fit["shift"] == pytest.approx(shift)
+        # the data curve is a staircase in D (whole quanta): Huber on log residuals and least squares differ a little
+        assert fit["exponent"] == pytest.approx(th.effective_exponent(np.add(xs, shift), ys), abs=0.04)
+    assert fits["params"]["exponent"] == pytest.approx(alpha, abs=0.03)
+    assert fits["params_plain"]["exponent"] < alpha - 0.05 * alpha
     order = next(c for c in result["checks"] if "order" in c["name"])
     assert order["measured"] == 1.0 and order["ok"]
 
@@ -252,11 +260,12 @@ def test_recipe_registered_and_runs_end_to_end(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_quick_recipe_exponents_follow_the_quanta_model(tmp_path):
-    """The quick configuration for real (minutes): quanta are learned in order of frequency, and at alpha + 1 = 2
-    the measured parameter and data exponents lie within the issue's 0.15 of alpha and alpha / (alpha + 1)."""
+    """The quick configuration for real (minutes): quanta are learned in order of frequency, and at every Zipf
+    exponent the measured parameter and data exponents lie within the issue's 0.15 of alpha and alpha / (alpha + 1)
+    (measured: 0.47, 1.00, 1.51 against 0.5, 1, 1.5; 0.26, 0.39, 0.57 against 1/3, 1/2, 0.6)."""
     from scalinglab import recipes
 
     summary = recipes.reproduce("quanta-zipf", tmp_path, quick=True, workers=2)
     checks = {c["name"]: c for c in summary["checks"]}
     assert all(c["ok"] for n, c in checks.items() if "order of frequency" in n or "Brill" in n)
-    assert all(c["ok"] for n, c in checks.items() if n.startswith("alpha + 1 = 2:") and "exponent" in n)
+    assert all(c["ok"] for n, c in checks.items() if "exponent" in n)

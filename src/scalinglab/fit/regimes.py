@@ -145,8 +145,33 @@ def regime_verdict(x: np.ndarray, y: np.ndarray, *, groups: np.ndarray | None = 
 
     fit = fit_law(LAWS["power_law_offset"], np.asarray(x, dtype=float), np.asarray(y, dtype=float),
                   groups=groups, n_boot=n_boot, **kwargs)
-    alpha, se = fit.params["alpha"], fit.se["alpha"]
-    lo, hi = fit.ci95["alpha"]
+    return _classify(fit.params["alpha"], fit.se["alpha"], fit.ci95["alpha"], predicted, fit)
+
+
+def curve_verdict(x: np.ndarray, curves: np.ndarray, *, limit: float | None = 0.0, predicted: float | None = None,
+                  n_boot: int = 500, rng: np.random.Generator | None = None) -> Verdict:
+    """The regime classifier on the seed mean of per-seed curves (n_seeds, n_x) of a difference whose expectation
+    scales, such as L(D) - L(D = inf) or L(w) - L_lin(w).
+
+    Such a difference goes to ``limit`` (0) by construction, so only A and alpha of E + A x^-alpha are fitted
+    (``limit=None`` fits E too); fitting E again would re-estimate a limit already removed and trade it against
+    alpha. The fit is to the mean over seeds (single seeds' differences may be negative: the prediction is about
+    the expectation), the interval from refitting the means of seeds resampled with replacement, widened for the
+    number of seeds as in ``fit.estimate.fit_law``.
+    """
+    from scalinglab.fit.estimate import small_sample_factor
+
+    curves = np.atleast_2d(np.asarray(curves, dtype=float))
+    fit = fit_power_law(np.asarray(x, dtype=float), curves, offset=limit, n_boot=n_boot, rng=rng)
+    alpha, (lo, hi) = fit.exponent, fit.ci95["alpha"]
+    widen = small_sample_factor(curves.shape[0], 1)
+    ci = (alpha - widen * (alpha - lo), alpha + widen * (hi - alpha))
+    return _classify(alpha, widen * fit.se["alpha"], ci, predicted, fit)
+
+
+def _classify(alpha: float, se: float, ci95: tuple[float, float], predicted: float | None, fit: Any) -> Verdict:
+    """Variance-limited when the 95% interval of the exponent contains 1, resolution-limited when it lies below."""
+    lo, hi = ci95
     if not np.isfinite(se):
         regime = "undetermined (no bootstrap interval)"
     elif lo <= 1.0 <= hi:

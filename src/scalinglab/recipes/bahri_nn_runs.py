@@ -47,52 +47,92 @@ def _t(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
     return torch.as_tensor(np.asarray(a, dtype=float), dtype=dtype)
 
 
+def mirror_readout(params: Params) -> Params:
+    """The same networks with the readout layer negated (weights and bias): f -> -f at initialisation, the same
+    hidden layers and tangent kernel. Gaussian initialisations are symmetric under this map, so a network and
+    its mirror are an antithetic pair with the distribution of two independent draws on average."""
+    return dataclasses.replace(params, weights=params.weights[:-1] + (-params.weights[-1],),
+                               biases=params.biases[:-1] + (-params.biases[-1],))
+
+
 def width_minus_linearized(data: RealDataset, widths: list[int], seeds: int, n_train: int, arch: Architecture,
-                           config: TrainConfig, seed: int = 0,
-                           dtype: torch.dtype = torch.float32) -> dict[str, np.ndarray]:
+                           config: TrainConfig, seed: int = 0, dtype: torch.dtype = torch.float32,
+                           antithetic: bool = True) -> dict[str, np.ndarray]:
     """Variance-limited width (Fig. 1a): for each width and initialisation, the test loss of the network minus
     that of its linearisation trained identically (full-batch, fixed steps). Each seed trains on its own
-    ``n_train`` examples from a pool; the test set is disjoint from the pool. Returns (seeds, widths) arrays."""
+    ``n_train`` examples from a pool; the test set is disjoint from the pool. Returns (seeds, widths) arrays.
+
+    With ``antithetic`` each initialisation is paired with its mirror (``mirror_readout``) on the same examples
+    and the per-seed values are the pair's means: the part of L - L_lin odd in the initial function f_0 (its
+    product with the test residual, as large as the mean when the random f_0 dominates the residual, as on
+    MNIST-1D) cancels, and the expectation is unchanged exactly."""
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(data.y))
     pool, test = perm[: len(perm) // 2], perm[len(perm) // 2:]
     idx = np.stack([rng.choice(pool, n_train, replace=False) for _ in range(seeds)])
     Y = one_hot(data.y, data.n_classes)
-    x, y = _t(data.X[idx], dtype), _t(Y[idx], dtype)
+    copies = 2 if antithetic else 1
+    x, y = _t(data.X[idx], dtype).repeat(copies, 1, 1), _t(Y[idx], dtype).repeat(copies, 1, 1)
     xt, yt = _t(data.X[test], dtype), _t(Y[test], dtype)
     net_loss, lin_loss = np.zeros((seeds, len(widths))), np.zeros((seeds, len(widths)))
     for j, w in enumerate(widths):
         p0 = arch.init(x.shape[-1], w, y.shape[-1], torch.Generator().manual_seed(seed * 7919 + w), n=seeds,
                        dtype=dtype)
+        if antithetic:
+            mirror = mirror_readout(p0)
+            p0 = dataclasses.replace(p0, weights=tuple(torch.cat(t) for t in zip(p0.weights, mirror.weights,
+                                                                                   strict=True)),
+                                     biases=tuple(torch.cat(t) for t in zip(p0.biases, mirror.biases, strict=True)),
+                                     scales=tuple(t.repeat(2, 1, 1) for t in p0.scales),
+                                     masks=tuple(None if m is None else m.repeat(2, 1, 1) for m in p0.masks),
+                                     widths=p0.widths * 2)
         net, _ = train(arch, p0, x, y, config)
         lin, _ = train(arch, p0, x, y, dataclasses.replace(config, linearized=True))
-        net_loss[:, j] = mse(predict(arch, net, xt), yt).numpy()
-        lin_loss[:, j] = mse(predict(arch, lin, xt, params0=p0), yt).numpy()
+        net_loss[:, j] = mse(predict(arch, net, xt), yt).numpy().reshape(copies, seeds).mean(axis=0)
+        lin_loss[:, j] = mse(predict(arch, lin, xt, params0=p0), yt).numpy().reshape(copies, seeds).mean(axis=0)
     return {"widths": np.array(widths), "loss": net_loss, "loss_linearized": lin_loss,
             "difference": net_loss - lin_loss}
 
 
 def data_minus_population(data: RealDataset, data_sizes: list[int], seeds: int, width: int, arch: Architecture,
-                          config: TrainConfig, seed: int = 0,
-                          dtype: torch.dtype = torch.float32) -> dict[str, np.ndarray]:
+                          config: TrainConfig, seed: int = 0, dtype: torch.dtype = torch.float32,
+                          antithetic: bool = True) -> dict[str, np.ndarray]:
     """Variance-limited data (Fig. 1a) with a small student: the population is the empirical distribution of the
     data set, so D examples drawn with replacement are multinomial weights on its rows, and the D = inf network is
     the one trained on the whole distribution (uniform weights), from the same initialisation and identically.
-    Test loss is the population loss (every row, equally weighted). Returns (seeds, sizes) arrays."""
+    Test loss is the population loss (every row, equally weighted). Returns (seeds, sizes) arrays.
+
+    With ``antithetic`` each draw q = counts / D is paired with its mirror 2/n - q about the population (same
+    initialisation, same training) and ``difference`` is the pair's mean minus L(D = inf). Trained for a fixed
+    time, the networks are not at a minimum of the population loss, so L(D) - L(inf) has a first-order term
+    g . (q - 1/n) of mean zero and size D^-1/2 that buries the O(1/D) mean at large D; the pair cancels it and
+    every odd order exactly, and its expectation differs from E[L(D)] - L(inf) only through third moments of the
+    multinomial, O(D^-2). The mirror's weights are negative on rows drawn more than 2D/n times: the trained
+    network must be a smooth function of the weights (full-batch gradient descent at a small rate, not Adam).
+    ``difference_single`` is L(D) - L(inf) of the draws alone."""
     rng = np.random.default_rng(seed)
     n = len(data.y)
     Y = one_hot(data.y, data.n_classes)
-    sizes = list(data_sizes) + [0]
-    weights = np.stack([rng.multinomial(d, np.full(n, 1.0 / n)) if d else np.ones(n)
-                        for _ in range(seeds) for d in sizes]).astype(float)
+    per_size = 2 if antithetic else 1
+    rows = []
+    for _ in range(seeds):
+        for d in data_sizes:
+            q = rng.multinomial(d, np.full(n, 1.0 / n)) / d
+            rows += [n * q, n * (2.0 / n - q)][:per_size]
+        rows.append(np.ones(n))
+    weights = np.stack(rows)
+    per_seed = len(data_sizes) * per_size + 1
     base = arch.init(data.X.shape[1], width, data.n_classes, torch.Generator().manual_seed(seed), n=seeds,
                      dtype=dtype)
-    p0 = _repeat(base, torch.arange(seeds).repeat_interleave(len(sizes)))
+    p0 = _repeat(base, torch.arange(seeds).repeat_interleave(per_seed))
     x, y = _t(data.X, dtype), _t(Y, dtype)
     net, log = train(arch, p0, x, y, config, sample_mask=_t(weights, dtype))
-    loss = mse(predict(arch, net, x), y).numpy().reshape(seeds, len(sizes))
-    return {"data_sizes": np.array(data_sizes), "loss": loss[:, :-1], "loss_population_trained": loss[:, -1],
-            "difference": loss[:, :-1] - loss[:, -1:], "train_loss_max": float(log.train_loss.max())}
+    loss = mse(predict(arch, net, x), y).numpy().astype(float).reshape(seeds, per_seed)
+    population = loss[:, -1:]
+    pairs = loss[:, :-1].reshape(seeds, len(data_sizes), per_size)
+    return {"data_sizes": np.array(data_sizes), "loss": pairs[..., 0], "loss_population_trained": population[:, 0],
+            "difference": pairs.mean(axis=-1) - population, "difference_single": pairs[..., 0] - population,
+            "train_loss_max": float(log.train_loss.max())}
 
 
 def resolution_sweep(data: RealDataset, data_sizes: list[int], widths: list[int], seeds: int, arch: Architecture,

@@ -19,10 +19,13 @@ to the loss the same networks would have on the infinite Zipf law (``theory.quan
 the quanta beyond n_tasks is learned, which the per-subtask errors confirm) and, for comparison, to the raw loss.
 Exponents come from ``fit.fit_law`` (power law, bootstrap over seeds) on the points whose number of learned
 quanta lies in [``min_quanta``, ``max_quanta_fraction`` * n_tasks]: below, nothing is learned yet (the loss
-sits at chance); above, other limits (steps, the cutoff) take over. Besides the asymptotic exponents, the table
-gives the exponent of the quanta model itself over the window's range of learned quanta
-(``theory.quanta.window_exponent``: at a handful of quanta the discrete tail is flatter than the asymptote) and
-the measured growth of the number of learned quanta (predicted ~ N and ~ D^(1/(alpha+1))).
+sits at chance); above, other limits (steps, the cutoff) take over. The window holds a handful of quanta (about
+2 to 10 in the quick run), where the discrete tail sum_{k > n} p_k ~ (n + 1/2)^-alpha is flatter against n than
+the asymptote: the parameter exponent is therefore fitted against N + c/2 (c: parameters per learned quantum,
+measured; ``fit_exponent``), which removes that half-quantum offset and leaves the asymptotic exponent; the
+table also gives the fit against N alone, beside the exponent of the quanta model itself over the window's range
+of learned quanta (``theory.quanta.window_exponent``), and the measured growth of the number of learned quanta
+(predicted ~ N and ~ D^(1/(alpha+1))).
 """
 
 from __future__ import annotations
@@ -122,8 +125,15 @@ def simulate(config: QuantaConfig, progress=None, workers: int = 1) -> list[dict
 
 
 def fit_exponent(rows: list[dict[str, Any]], x_key: str, y_key: str, config: QuantaConfig,
-                 rng: np.random.Generator) -> dict[str, Any]:
-    """Power-law exponent of y against x over the window of learned quanta, bootstrap over seeds."""
+                 rng: np.random.Generator, half_quantum: bool = False) -> dict[str, Any]:
+    """Power-law exponent of y against x over the window of learned quanta, bootstrap over seeds.
+
+    ``half_quantum`` (parameter scaling, where the quanta model has n = N / c learned quanta): fit against
+    N + c/2 instead of N, with c the parameters per learned quantum measured over the window (least squares of
+    n on N through the origin). The model's loss b sum_{k > n} p_k equals b (n + 1/2)^-alpha / (alpha Z) up to a
+    relative O(n^-2) (midpoint rule), so L is a power law in n + 1/2, i.e. in N + c/2, with the asymptotic
+    exponent alpha at every n; against N alone the local slope is alpha n / (n + 1/2), well below alpha over the
+    few quanta a quick run learns. The shift changes nothing as N grows, so the exponent is still L(N)'s."""
     hi = config.max_quanta_fraction * config.n_tasks
     xs = sorted({r[x_key] for r in rows})
     mean_learned = {x: np.mean([r["learned"] for r in rows if r[x_key] == x]) for x in xs}
@@ -131,13 +141,17 @@ def fit_exponent(rows: list[dict[str, Any]], x_key: str, y_key: str, config: Qua
     use = [r for r in rows if r[x_key] in window]
     out: dict[str, Any] = {"window": (min(window), max(window)) if window else (np.nan, np.nan),
                            "points": len(window), "exponent": np.nan, "ci95": (np.nan, np.nan), "fit": None,
-                           "quanta": (np.nan, np.nan), "count_exponent": np.nan}
+                           "quanta": (np.nan, np.nan), "count_exponent": np.nan, "shift": 0.0}
     if len(window) < 3:
         return out
     counts = np.array([mean_learned[x] for x in window])
     out["quanta"] = (float(counts.min()), float(counts.max()))
     out["count_exponent"] = -th.effective_exponent(window, counts)
     X = np.array([r[x_key] for r in use], dtype=float)
+    if half_quantum:
+        sizes = np.array(window, dtype=float)
+        out["shift"] = 0.5 * float(sizes @ sizes / (sizes @ counts))  # c / 2, c = size per learned quantum
+        X = X + out["shift"]
     y = np.array([max(r[y_key], 1e-6) for r in use])
     fit = fit_law(LAWS["power_law"], X, y, groups=np.array([r["seed"] for r in use]), n_boot=config.n_boot,
                   rng=rng)
@@ -168,14 +182,16 @@ def analyse(rows: list[dict[str, Any]], config: QuantaConfig) -> dict[str, Any]:
         mine = [r for r in rows if r["zipf_exponent"] == z]
         par = [r for r in mine if r["sweep"] == "params"]
         dat = [r for r in mine if r["sweep"] == "data"]
-        f = {"params": fit_exponent(par, "parameters", "loss_untruncated", config, rng),
+        f = {"params": fit_exponent(par, "parameters", "loss_untruncated", config, rng, half_quantum=True),
+             "params_plain": fit_exponent(par, "parameters", "loss_untruncated", config, rng),
              "params_raw": fit_exponent(par, "parameters", "loss", config, rng),
              "data": fit_exponent(dat, "data", "loss_untruncated", config, rng),
              "data_raw": fit_exponent(dat, "data", "loss", config, rng)}
         fits[z] = f
         conc = order_concordance(np.stack([r["errors"] for r in mine]))
         checks += [
-            check(f"alpha + 1 = {z:g}: parameter exponent (loss vs N at D = {config.param_pool})",
+            check(f"alpha + 1 = {z:g}: parameter exponent (loss vs N + c/2 at D = {config.param_pool}; c: "
+                  "parameters per learned quantum)",
                   f["params"]["exponent"], pred["parameter_exponent"], TOLERANCE),
             check(f"alpha + 1 = {z:g}: data exponent (loss vs D at width {config.data_width})",
                   f["data"]["exponent"], pred["data_exponent"], TOLERANCE),
@@ -190,6 +206,8 @@ def analyse(rows: list[dict[str, Any]], config: QuantaConfig) -> dict[str, Any]:
         table.append({"alpha + 1": z, "alpha": alpha,
                       "parameter exponent": f["params"]["exponent"],
                       "parameter 95% CI": "{:.3f}..{:.3f}".format(*f["params"]["ci95"]),
+                      "parameter, against N (no half-quantum shift)": f["params_plain"]["exponent"],
+                      "parameters per learned quantum c": 2.0 * f["params"]["shift"],
                       "parameter, raw": f["params_raw"]["exponent"], "predicted alpha": alpha,
                       "parameter: quanta model over the window": finite["params"],
                       "learned quanta ~ N^": f["params"]["count_exponent"],

@@ -31,11 +31,12 @@ def scaling_figure(rows: list[dict[str, Any]], fits: dict[float, dict[str, Any]]
             if f["fit"] is not None:
                 lo, hi = f["window"]
                 grid = np.geomspace(lo, hi, 50)
-                ax.loglog(grid, f["fit"].predict(grid), "-", color=color,
+                shifted = grid + f.get("shift", 0.0)  # the parameter fit is in N + c/2 (half a quantum)
+                ax.loglog(grid, f["fit"].predict(shifted), "-", color=color,
                           label=f"fit {f['exponent']:.2f} (predicted {slope:.2f})")
                 mid = np.sqrt(lo * hi)
-                ax.loglog(grid, f["fit"].predict(np.array([mid]))[0] * (grid / mid) ** -slope, "--", color=color,
-                          lw=1)
+                ax.loglog(grid, f["fit"].predict(np.array([mid]) + f.get("shift", 0.0))[0] * (grid / mid) ** -slope,
+                          "--", color=color, lw=1)
     axes[0].set_xlabel("parameters N")
     axes[1].set_xlabel("training examples D")
     for ax, title in ((axes[0], f"parameter scaling, D = {config.param_pool}"),
