@@ -14,10 +14,13 @@ from scalinglab.theory.spectra import (
     covariance_spectrum,
     fit_spectrum,
     fit_spectrum_windows,
+    fit_tail_mass,
     kernel_eigensystem,
     kernel_spectrum,
+    kernel_tail_mass,
     learning_curve_theory,
     solve_kappa,
+    tail_mass,
 )
 
 
@@ -110,3 +113,35 @@ def test_window_median_and_staircase_interval():
     assert fit.ci95[0] <= fit.alpha <= fit.ci95[1]
     assert abs(fit.alpha - 0.5) < 0.1
     assert len(fit.warnings) == 4
+
+
+def test_tail_mass_corrects_the_sample_overfit():
+    # Gaussian features with known population eigenvalues i^-1.5 (M of them): K = G diag(lam) G^T on N points
+    M, N = 3000, 600
+    lam = np.arange(1, M + 1) ** -1.5
+    exact = tail_mass(lam, lam.sum())
+    rng = np.random.default_rng(0)
+    G = rng.standard_normal((N, M)) * np.sqrt(lam)
+    K = G @ G.T
+    eig, corrected = kernel_tail_mass(K)
+    assert eig.size == N and corrected.size == N // 2
+    raw = tail_mass(eig, np.trace(K) / N)
+    i = np.arange(5, N // 10 + 1)
+    # the uncorrected tail (trace minus the sample's leading eigenvalues) is ~12% low at N/10, the extrapolation
+    # from N and N/2 points removes the first-order bias
+    assert raw[N // 10 - 1] / exact[N // 10 - 1] < 0.92
+    np.testing.assert_allclose(corrected[i - 1], exact[i - 1], rtol=0.03)
+    fit = fit_tail_mass(corrected, (6, N // 10), n_boot=0)
+    assert fit.alpha == pytest.approx(fit_tail_mass(exact, (6, N // 10), n_boot=0).alpha, abs=0.02)
+
+
+def test_fit_tail_mass_of_a_power_law_and_its_completion():
+    i = np.arange(1, 200_001, dtype=float)
+    lam = i**-1.6
+    T = tail_mass(lam, lam.sum() + 0.6**-1 * 200_000**-0.6)  # the trace includes the infinite tail
+    fit = fit_tail_mass(T, (40, 400), n_boot=0)
+    assert fit.alpha == pytest.approx(0.6, abs=0.01)
+    full = complete_tail(lam[:400], fit, 4000)
+    np.testing.assert_allclose(full[400:], lam[400:4000], rtol=0.02)
+    with pytest.raises(DataError, match="index_range"):
+        fit_tail_mass(T[:300], (40, 400))
