@@ -145,3 +145,29 @@ def test_fit_tail_mass_of_a_power_law_and_its_completion():
     np.testing.assert_allclose(full[400:], lam[400:4000], rtol=0.02)
     with pytest.raises(DataError, match="index_range"):
         fit_tail_mass(T[:300], (40, 400))
+
+
+def test_completed_sample_spectrum_predicts_the_exact_torus_curve():
+    # the NNGP of a ReLU network on a 2-torus is translation invariant: its eigenvalues are the Fourier coefficients
+    # of one kernel row on a grid (exact up to aliasing, negligible at these indices); the kappa/gamma curve from a
+    # sample of 2000 points, completed beyond N/10 by the tail-mass power law with the measured tail mass, must
+    # follow the exact one where the eigenvalues beyond the sample's reach matter (D up to N/10)
+    from scalinglab.models.kernel_ridge import KernelRidge
+    from scalinglab.tasks.manifold import ManifoldTask
+
+    task = ManifoldTask(manifold="torus", intrinsic_dim=2, ambient_dim=8, target="student_kernel", n_fourier=16)
+    model = KernelRidge(depth=2, features="exact")
+    g = 256
+    t = np.stack(np.meshgrid(*[np.arange(g) * 2 * np.pi / g] * 2, indexing="ij"), -1).reshape(-1, 2)
+    u = np.empty((len(t), 4))
+    u[:, 0::2], u[:, 1::2] = np.cos(t), np.sin(t)
+    X = task.embed(u)
+    row = model.gram(X[:1], X)[0].reshape(g, g)
+    exact = np.sort(np.real(np.fft.fft2(row)).ravel() / row.size)[::-1]
+    n = 2000
+    lam, tails = kernel_tail_mass(model.gram(task.sample(n, np.random.default_rng(1))[0]))
+    hi = n // 10
+    full = complete_tail(lam, fit_tail_mass(tails, (hi // 10, hi), n_boot=0), 100 * n)
+    ds = [20, 60, 200]
+    np.testing.assert_allclose(learning_curve_theory(full, full, ds), learning_curve_theory(exact, exact, ds),
+                               rtol=0.06)

@@ -12,6 +12,10 @@ Pehlevan 2021):
     L(D) = kappa^2 / (1 - gamma) sum_i p_i / (kappa + D lambda_i)^2 + noise^2 gamma / (1 - gamma) + noise^2,
 
 with p_i = lambda_i wbar_i^2 the target's power in eigenmode i (estimated as (u_i . y)^2 / N).
+
+L(D) is about the mass of the modes not yet learned, those beyond index ~D, so the exponent a learning curve shows
+over a D range is that of the tail mass T(i) = sum_{j >= i} lambda_j over the same indices
+(:func:`kernel_tail_mass`, :func:`fit_tail_mass`); it holds where the spectrum is no single power law.
 """
 
 from __future__ import annotations
