@@ -55,6 +55,9 @@ def test_fig2_run_on_pooled_digits(tmp_path, monkeypatch):
         assert (tmp_path / f"bahri_fig2_{png}.png").exists()
     for c in summary["checks"]:
         assert np.isfinite(c["measured"]) and np.isfinite(c["predicted"])
+        # a real-data exponent that misses alpha_K says why in summary.json; other checks carry no reason
+        assert ("reason" in c) == (not c["ok"] and "alpha_K" in c["name"])
+        assert "label power" in c.get("reason", "label power")
 
 
 @pytest.mark.slow
