@@ -77,15 +77,19 @@ def get(recipe_id: str) -> Recipe:
 
 
 def check(name: str, measured: float, predicted: float, tolerance: float, ok: bool | None = None,
-          relative: bool = False) -> dict[str, Any]:
-    """A check row; ``ok`` defaults to |measured - predicted| <= tolerance (relative: divided by |predicted|)."""
+          relative: bool = False, reason: str | None = None) -> dict[str, Any]:
+    """A check row; ``ok`` defaults to |measured - predicted| <= tolerance (relative: divided by |predicted|).
+    ``reason``, when given, is kept in the row (key ``reason``) only if the check fails: why the gap is expected."""
     measured, predicted, tolerance = float(measured), float(predicted), float(tolerance)
     if ok is None:
         gap = abs(measured - predicted)
         if relative:
             gap /= abs(predicted) if predicted else 1.0
         ok = bool(math.isfinite(gap) and gap <= tolerance)
-    return {"name": name, "measured": measured, "predicted": predicted, "tolerance": tolerance, "ok": bool(ok)}
+    row = {"name": name, "measured": measured, "predicted": predicted, "tolerance": tolerance, "ok": bool(ok)}
+    if reason and not ok:
+        row["reason"] = reason
+    return row
 
 
 _TEMPLATE = """<!doctype html>

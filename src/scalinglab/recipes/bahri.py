@@ -28,15 +28,21 @@ from scalinglab.recipes import Recipe, check, register
 from scalinglab.tasks.real import RealDataset, RealTask, average_pool, load_dataset
 from scalinglab.theory.spectra import (
     fit_spectrum,
+    fit_tail_mass,
     kernel_eigensystem,
     kernel_spectrum,
     learning_curve_theory,
+    tail_mass,
 )
 
 PAPER = "Bahri et al. 2024"
 TOL_DUALITY = 0.1  # issue "Done when": alpha_D within 0.1 of the spectrum prediction
 TOL_DIMENSION = 0.1  # intrinsic dimension within 10% of d
 TOL_THEORY = 0.15  # mean |log(measured / kappa-gamma)|: ~3 standard errors of a few-seed, few-hundred-point test MSE
+REAL_GAP = ("real data are no teacher drawn from the kernel: the curve is set by the label power in each eigenmode "
+            "as well as the eigenvalues (the kappa/gamma curve from both is checked against the measured one), not "
+            "by alpha_K alone; the label power beyond index i falls as i^-{a:.2f} over [32, N/10], and alpha_D = "
+            "alpha_K only when it decays like the eigenvalues (see notes)")
 TOL_VARIANCE = 0.2  # variance-limited exponent 1; widened to the bootstrap interval's half-width where larger
 
 
@@ -136,7 +142,10 @@ def measure_fig2(name: str, pool: int, config: Fig2Config) -> dict[str, Any]:
     # tail, which would add label power that the pool does not have)
     lam, power = kernel_eigensystem(exact.gram(data.X), data.one_hot())
     theory = learning_curve_theory(lam, power, ds)
-    return {"name": data.name, "pool": pool, "features": data.X.shape[1], "n": data.n, "ds": ds, "ps": ps,
+    # the label power beyond index i (what a learning curve at D ~ i has not yet learned), as an exponent
+    label = fit_tail_mass(tail_mass(power, power.sum()), (32, data.n // 10), n_boot=0)
+    return {"label_alpha": label.alpha, "name": data.name, "pool": pool, "features": data.X.shape[1], "n": data.n,
+            "ds": ds, "ps": ps,
             "kernel": L_inf.mean(1), "grid": {k: float(v.mean()) for k, v in feat.items()},
             "alpha_D": alpha_d, "alpha_P": alpha_p, "alpha_var_P": alpha_vp, "alpha_var_D": alpha_vd,
             "spectrum": spec_fit, "spectra": spectra, "theory": theory, "res_d": res_d, "res_p": res_p,
@@ -168,9 +177,10 @@ def run_random_features(out: Path, quick: bool, progress=None, workers: int = 1)
     for p in panels:
         k = p["spectrum"].alpha
         checks.append(check(f"{p['name']}: alpha_D (kernel, D in [32, {p['ds'][-1]}]) vs spectral alpha_K",
-                            p["alpha_D"]["alpha"], k, TOL_DUALITY))
+                            p["alpha_D"]["alpha"], k, TOL_DUALITY, reason=REAL_GAP.format(a=p["label_alpha"])))
         checks.append(check(f"{p['name']}: alpha_P (D = {p['ds'][-1]}, P in [{p['res_p'][0]}, {p['res_p'][-1]}]) "
-                            "vs spectral alpha_K", p["alpha_P"]["alpha"], k, TOL_DUALITY))
+                            "vs spectral alpha_K", p["alpha_P"]["alpha"], k, TOL_DUALITY,
+                            reason=REAL_GAP.format(a=p["label_alpha"])))
         if p["alpha_var_P"] is not None:
             a = p["alpha_var_P"]
             checks.append(check(f"{p['name']}: variance-limited alpha_P, L(D={p['d0']}, P) - L(D, inf), "
@@ -186,7 +196,7 @@ def run_random_features(out: Path, quick: bool, progress=None, workers: int = 1)
         rows.append({"data": p["name"], "features": p["features"], "alpha_K": k,
                      "alpha_K ci95": _ci(p["spectrum"].ci95), "alpha_D": p["alpha_D"]["alpha"],
                      "alpha_D ci95": _ci(p["alpha_D"]["ci95"]), "alpha_P": p["alpha_P"]["alpha"],
-                     "alpha_P ci95": _ci(p["alpha_P"]["ci95"]),
+                     "alpha_P ci95": _ci(p["alpha_P"]["ci95"]), "label-power tail exponent": p["label_alpha"],
                      "var-limited P": p["alpha_var_P"]["alpha"] if p["alpha_var_P"] else float("nan"),
                      "var-limited D": p["alpha_var_D"]["alpha"] if p["alpha_var_D"] else float("nan")})
     figures = {"four regimes": plots.fig2_regimes(panels, out / "bahri_fig2_regimes.png"),

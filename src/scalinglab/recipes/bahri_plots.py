@@ -87,13 +87,13 @@ def duality_exponents(panels: list[dict[str, Any]], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(5.8, 5))
     vals = []
     for c, p in zip(_colors(len(panels)), panels, strict=True):
-        k = p["spectrum"].alpha
-        for key, marker in (("alpha_D", "o"), ("alpha_P", "s")):
+        # alpha_D against the tail-mass exponent over its D range, alpha_P against the spectrum's exponent
+        for key, marker, k in (("alpha_D", "o", p["tail"].alpha), ("alpha_P", "s", p["spectrum"].alpha)):
             a = p[key]
             ax.errorbar([k], [a["alpha"]], yerr=np.abs(np.array([a["ci95"]]).T - a["alpha"]), fmt=marker, color=c,
                         label=f"d = {p['d']} {key}")
             vals += [k, a["alpha"]]
-        ax.plot([k], [4.0 / p["geometry"].value], "x", color=c, ms=8, label=f"d = {p['d']}: 4/d")
+        ax.plot([p["spectrum"].alpha], [4.0 / p["geometry"].value], "x", color=c, ms=8, label=f"d = {p['d']}: 4/d")
         vals.append(4.0 / p["geometry"].value)
     _exponent_axes(ax, 0, max(vals) * 1.05)
     ax.legend(fontsize=6, ncol=2)
@@ -105,7 +105,7 @@ def duality_curves(panels: list[dict[str, Any]], path: Path) -> Path:
     for c, p in zip(_colors(len(panels)), panels, strict=True):
         axes[0].loglog(p["ds"], p["kernel"], "o", color=c, label=f"d = {p['d']} measured")
         axes[0].loglog(p["ds"], p["theory"], "-", color=c, lw=1, label=f"d = {p['d']} kappa/gamma")
-        axes[1].loglog(p["ps"], p["rf"], "s-", color=c, label=f"d = {p['d']} (D = {p['ds'][-1]})")
+        axes[1].loglog(p["ps"], p["rf"], "s-", color=c, label=f"d = {p['d']} (D = {p['rf_data']})")
     axes[0].set(xlabel="D (P = inf)", ylabel="test loss (teacher average)")
     axes[1].set(xlabel="P (random features)", ylabel="test loss (teacher average)")
     for ax in axes:
