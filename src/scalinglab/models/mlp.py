@@ -118,6 +118,7 @@ class MLP:
     pad_ratio: float = 2.0
     dtype: str = "float32"
     device: str | None = None
+    threads: int | None = 1
     name: str = "mlp"
 
     def __post_init__(self) -> None:
@@ -136,7 +137,19 @@ class MLP:
 
     def learning_curve(self, task: Any, data_sizes: list[int], model_sizes: list[int],
                        rng: np.random.Generator) -> list[Measurement]:
-        """Train and test losses at every (D, width) of the grid for one seed."""
+        """Train and test losses at every (D, width) of the grid for one seed, with ``threads`` torch threads
+        (one by default: tiny networks on shared cores run many times slower with more; the sweep runs seeds in
+        parallel processes instead)."""
+        before = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(int(self.threads))
+        try:
+            return self._learning_curve(task, data_sizes, model_sizes, rng)
+        finally:
+            torch.set_num_threads(before)
+
+    def _learning_curve(self, task: Any, data_sizes: list[int], model_sizes: list[int],
+                        rng: np.random.Generator) -> list[Measurement]:
         ds = sorted({int(d) for d in data_sizes})
         ws = sorted({int(w) for w in model_sizes})
         if not ds or ds[0] < 1 or not ws or ws[0] < 1:
