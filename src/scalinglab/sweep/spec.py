@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -143,9 +144,9 @@ class RealSpec(_Strict):
     @model_validator(mode="after")
     def _path_given(self) -> RealSpec:
         if self.dataset in ("idx", "cifar10", "file") and not self.path:
-            raise ValueError(f"task.path: required for dataset {self.dataset!r}")
+            raise ValueError(f"path: required for dataset {self.dataset!r}")
         if self.dataset == "digits" and self.n is not None and self.n > REAL_SIZES["digits"]:
-            raise ValueError(f"task.n: {self.n} is more than the {REAL_SIZES['digits']} examples of 'digits'")
+            raise ValueError(f"n: {self.n} is more than the {REAL_SIZES['digits']} examples of 'digits'")
         return self
 
     def examples(self) -> int | None:
@@ -189,7 +190,7 @@ class MLPSpec(_Strict):
     @model_validator(mode="after")
     def _full_batch_linearization(self) -> MLPSpec:
         if self.linearized and self.batch_size is not None and self.optimizer != "gd":
-            raise ValueError("model.linearized: the linearised network trains full-batch only (no batch_size)")
+            raise ValueError("linearized: the linearised network trains full-batch only (no batch_size)")
         return self
 
     def build(self):
@@ -261,7 +262,10 @@ def _error_message(err: ValidationError) -> str:
     if kind == "missing":
         return f"{where}: missing required key"
     msg = msg.removeprefix("Value error, ")
-    return msg if where == "spec" else f"{where}: {msg}"
+    if where == "spec":
+        return msg
+    key = re.match(r"^[a-z_]+(?=: )", msg)  # a table's validator naming one of its keys
+    return f"{where}.{msg}" if key else f"{where}: {msg}"
 
 
 def parse_spec(data: dict[str, Any]) -> Spec:
