@@ -50,20 +50,20 @@ def test_example_spec_runs_through_the_cli_and_losses_fall_with_data(tmp_path):
 
 def test_mlp_on_real_data_is_stored_and_resumes(tmp_path):
     spec = parse_spec({
-        "name": "mlp-digits", "seeds": 1,
+        "name": "mlp-digits", "seeds": 2,
         "task": {"kind": "real", "dataset": "digits"},
         "model": {"kind": "mlp", "depth": 1, "optimizer": "adam", "learning_rate": 0.01, "max_steps": 150,
                   "tol": 0.0, "eval_every": 50, "n_test": 500},
         "grid": {"data": {"min": 40, "max": 640, "num": 3}, "size": {"min": 32, "max": 32, "num": 1}}})
     with Store(tmp_path / "s.sqlite") as st:
-        assert run_sweep(spec, st, workers=1) == 3
+        assert run_sweep(spec, st, workers=1) == 6
         assert run_sweep(spec, st, workers=1) == 0
         ms = st.measurements(spec.name)
     ds, loss = _mean_by_data_size(ms)
     assert list(ds) == [40, 160, 640]
     # The networks start from outputs of variance ~ sigma_w^2 per class (NTK parameterisation), which training on
     # more examples removes from more of the input space: the test loss falls steadily with D.
-    assert loss[0] > loss[1] > loss[2] and loss[2] < 0.4 * loss[0]
+    assert loss[0] > loss[1] > loss[2] and loss[2] < 0.6 * loss[0]
 
 
 def _mlp_spec(**model) -> dict:
@@ -101,3 +101,32 @@ def test_mlp_width_is_not_bounded_by_the_teacher_student_features():
                        "model": {"kind": "mlp", "n_test": 10},
                        "grid": {"data": {"min": 8, "max": 64}, "size": {"min": 16, "max": 128}}})
     assert spec.model.kind == "mlp"
+
+
+def _batched_spec(per_job: int) -> dict:
+    """Minibatch Adam, so that each seed's batch draws matter too."""
+    return {"name": "mlp-blocks", "seeds": 3,
+            "task": {"kind": "hypercube", "dim": 2, "width": 8},
+            "model": {"kind": "mlp", "depth": 1, "optimizer": "adam", "learning_rate": 0.01, "batch_size": 8,
+                      "max_steps": 40, "tol": 0.0, "eval_every": 20, "n_test": 100, "seeds_per_job": per_job},
+            "grid": {"data": {"min": 8, "max": 32, "num": 3}, "size": {"min": 4, "max": 16, "num": 3}}}
+
+
+def _losses(ms) -> dict:
+    return {(m.data_size, m.model_size, m.seed): (m.train_loss, m.test_loss) for m in ms}
+
+
+def test_seeds_trained_together_get_the_numbers_they_get_alone(tmp_path):
+    """Blocks of seeds in one job: the same points, the same losses up to float32 rounding, whatever the block
+    size; a resumed run computes a block again but stores only its missing seeds."""
+    alone, together = parse_spec(_batched_spec(1)), parse_spec(_batched_spec(2))
+    assert alone.fingerprint() == together.fingerprint()
+    with Store(tmp_path / "a.sqlite") as a, Store(tmp_path / "b.sqlite") as b:
+        assert run_sweep(alone, a, workers=1) == 27
+        first = run_sweep(parse_spec({**_batched_spec(2), "seeds": 1}), b, workers=1)
+        assert first == 9  # seed 0 alone
+        assert run_sweep(together, b, workers=1) == 18  # block (0, 1) stores seed 1 only; then block (2,)
+        la, lb = _losses(a.measurements("mlp-blocks")), _losses(b.measurements("mlp-blocks"))
+    assert la.keys() == lb.keys()
+    for key, values in la.items():
+        np.testing.assert_allclose(lb[key], values, rtol=1e-4, err_msg=str(key))

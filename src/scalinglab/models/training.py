@@ -113,13 +113,16 @@ def _batch(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 
 def train(arch: Architecture, params: Params, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
-          *, sample_mask: torch.Tensor | None = None, generator: torch.Generator | None = None,
+          *, sample_mask: torch.Tensor | None = None,
+          generator: torch.Generator | list[torch.Generator] | None = None,
           x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None) -> tuple[Params, TrainLog]:
     """Train every network of ``params`` at once; returns the trained parameters and the log.
 
     ``x`` (B, in) or (n, B, in), ``y`` (B, out) or (n, B, out); ``sample_mask`` (n, B) of 0/1 selects each
     network's training subset (its first D_i rows for nested data). With ``config.linearized`` the networks
-    trained are the linearisations around ``params`` (:func:`linearized_forward`).
+    trained are the linearisations around ``params`` (:func:`linearized_forward`). ``generator`` draws the
+    minibatches; a list of k generators splits the networks into k equal consecutive blocks, one per generator
+    (several seeds trained together draw what each draws alone).
     """
     t_start = time.perf_counter()
     n = params.n
@@ -168,7 +171,7 @@ def train(arch: Architecture, params: Params, x: torch.Tensor, y: torch.Tensor, 
         if config.batch_size is None or config.optimizer == "gd":
             loss = loss_fn(model(params.with_tensors(tuple(tensors)), x), y, sample_mask)
         else:
-            idx = (torch.rand(n, config.batch_size, generator=generator).to(x.device) * counts[:, None]).long()
+            idx = (_uniform(n, config.batch_size, generator).to(x.device) * counts[:, None]).long()
             loss = loss_fn(model(params.with_tensors(tuple(tensors)), _batch(x, idx)), _batch(y, idx))
         grads = torch.autograd.grad(loss.sum(), tensors, allow_unused=True, materialize_grads=True)
         rate = config.rate(step)
@@ -188,6 +191,13 @@ def train(arch: Architecture, params: Params, x: torch.Tensor, y: torch.Tensor, 
     out = params.with_tensors(tuple(t.detach() for t in tensors))
     log = TrainLog(steps, tuple(reasons), final, tuple(history), best_test, time.perf_counter() - t_start)
     return out, log
+
+
+def _uniform(n: int, size: int, generator: torch.Generator | list[torch.Generator] | None) -> torch.Tensor:
+    """(n, size) uniform draws; from a list of generators, an equal block of rows from each."""
+    if not isinstance(generator, list | tuple):
+        return torch.rand(n, size, generator=generator)
+    return torch.cat([torch.rand(n // len(generator), size, generator=g) for g in generator])
 
 
 def _grad_masks(params: Params) -> list[torch.Tensor | None]:

@@ -163,8 +163,8 @@ class RealSpec(_Strict):
 
 
 class MLPSpec(_Strict):
-    """Fully connected networks trained by ``models.mlp`` (size knob: hidden width); every (D, width) of a seed is
-    trained in a few batched runs."""
+    """Fully connected networks trained by ``models.mlp`` (size knob: hidden width); every (D, width) of
+    ``seeds_per_job`` consecutive seeds is trained in a few batched runs of one job."""
 
     kind: Literal["mlp"]
     depth: int = Field(default=2, ge=1, le=64)
@@ -186,6 +186,7 @@ class MLPSpec(_Strict):
     n_test: int = Field(default=2000, ge=1)
     pad_ratio: float = Field(default=2.0, ge=1, allow_inf_nan=False)
     dtype: Literal["float32", "float64"] = "float32"
+    seeds_per_job: int = Field(default=4, ge=1, le=256)
 
     @model_validator(mode="after")
     def _full_batch_linearization(self) -> MLPSpec:
@@ -196,7 +197,7 @@ class MLPSpec(_Strict):
     def build(self):
         from scalinglab.models.mlp import MLP
 
-        return MLP(**self.model_dump(exclude={"kind"}))
+        return MLP(**self.model_dump(exclude={"kind", "seeds_per_job"}))
 
 
 TaskSpec = Annotated[Union[TeacherStudentSpec, ManifoldSpec, HypercubeSpec, RealSpec], Field(discriminator="kind")]
@@ -233,8 +234,9 @@ class Spec(_Strict):
         return self
 
     def fingerprint(self) -> str:
-        """Hash of what determines the measurements (everything but the name and the number of seeds)."""
-        payload = self.model_dump(mode="json", exclude={"name", "seeds"})
+        """Hash of what determines the measurements (everything but the name, the number of seeds and how many
+        seeds one job computes together)."""
+        payload = self.model_dump(mode="json", exclude={"name": True, "seeds": True, "model": {"seeds_per_job"}})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_toml(self) -> str:
