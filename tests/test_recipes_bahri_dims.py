@@ -52,3 +52,14 @@ def test_teacher_student_with_real_data_tiny(tmp_path):
     assert any(n.startswith("digits: alpha_D =") for n in result["notes"])
     assert (tmp_path / "bahri-teacher-student-4d.png").stat().st_size > 1000
     assert "digits" in result["figures"] or len(result["figures"]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["digits", "mnist1d"])
+def test_quick_real_data_points_respect_the_bound(name):
+    """The quick configuration's real-data checks, as ``bahri-teacher-student-4d --quick`` states them."""
+    from scalinglab.models.mlp import Architecture
+
+    arch = Architecture(**bahri_nn.STUDENT)
+    row, note = bahri_nn_dims.bound_check(bahri_nn_dims.measure(name, bahri_nn_dims.QUICK_REAL, arch))
+    assert row["ok"], note

@@ -197,6 +197,7 @@ class TeacherStudentConfig:
 
 
 QUICK_TS = TeacherStudentConfig()
+STUDENT = {"depth": 2, "activation": "relu", "weight_variance": 2.0, "bias_variance": 0.1}  # Fig. 1b students
 FULL_TS = TeacherStudentConfig(dims=(2, 3, 4, 5, 6, 7, 8, 9), data_sizes=(64, 128, 256, 512, 1024, 2048, 4096, 8192),
                                student_width=192, seeds=8, steps=40000, rate=3e-3)
 
@@ -209,7 +210,7 @@ def run_teacher_student(out: Path, cfg: TeacherStudentConfig, progress=None, rea
     from scalinglab.recipes import bahri_nn_runs as runs
     from scalinglab.tasks.hypercube import HypercubeTeacher
 
-    student = Architecture(depth=2, activation="relu", weight_variance=2.0, bias_variance=0.1)
+    student = Architecture(**STUDENT)
     checks, rows, curves, alphas, errors = [], [], {}, [], []
     with runs.torch_threads(1):
         for i, d in enumerate(cfg.dims):

@@ -99,7 +99,9 @@ def dimension_figure(dims, alphas, errors, path: Path, real=()) -> Path:
                     [max(4 / a_lo - y, 0)]], fmt=marker, capsize=3, label=f"{m['name']} (d: TwoNN)")
     ax.plot([dims.min(), top], [dims.min(), top], "k--", lw=1, label="4 / alpha_D = d")
     ax.fill_between([dims.min(), top], [0.75 * dims.min(), 0.75 * top],
-                    [1.25 * dims.min(), 1.25 * top], color="k", alpha=0.08, label="within 25%")
+                    [1.25 * dims.min(), 1.25 * top], color="k", alpha=0.08,
+                    label="within 25% (hypercubes; real data: a bound, below the band's top)" if len(real) else
+                    "within 25%")
     ax.set_xlabel("input dimension d (real data: estimated)" if len(real) else "input dimension d")
     ax.set_ylabel("4 / alpha_D")
     ax.legend(fontsize=8)
