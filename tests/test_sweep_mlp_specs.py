@@ -130,3 +130,20 @@ def test_seeds_trained_together_get_the_numbers_they_get_alone(tmp_path):
     assert la.keys() == lb.keys()
     for key, values in la.items():
         np.testing.assert_allclose(lb[key], values, rtol=1e-4, err_msg=str(key))
+
+
+def test_a_failing_block_records_only_its_missing_seeds(tmp_path, monkeypatch):
+    from scalinglab.sweep import runner
+
+    with Store(tmp_path / "s.sqlite") as st:
+        assert run_sweep(parse_spec({**_batched_spec(2), "seeds": 1}), st, workers=1) == 9
+
+        def broken(spec, seeds, blas_threads=None):
+            raise RuntimeError(f"block {seeds} fails [on purpose]")
+
+        monkeypatch.setattr(runner, "run_seeds", broken)
+        assert run_sweep(parse_spec(_batched_spec(2)), st, workers=1, retries=1) == 0
+        failed = {f["seed"]: f for f in st.failures("mlp-blocks")}
+    assert set(failed) == {1, 2}  # seed 0 is stored; its block's failure is not its own
+    assert failed[1]["attempts"] == 2 and "block (0, 1) fails" in failed[1]["error"]
+    assert "block (2,) fails" in failed[2]["error"]

@@ -144,6 +144,7 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
     per_seed = len(spec.grid.data.values()) * len(spec.grid.size.values())
     total = per_seed * spec.seeds
     pending = pending_seeds(spec, store)
+    waiting = set(pending)
     queue = deque(_jobs(spec, pending, per_job))
     done = total - per_seed * len(pending)
     if progress:
@@ -174,7 +175,8 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
         else:
             line, trace = _error_text(err)
             for seed in job:
-                store.record_failure(spec.name, fp, seed, attempts[job], line, trace)
+                if seed in waiting:  # a block's companion that the store already holds has not failed
+                    store.record_failure(spec.name, fp, seed, attempts[job], line, trace)
 
     def refill() -> None:
         while queue and len(in_flight) < window:
