@@ -173,7 +173,7 @@ BAD = [
     ("min-greater-than-max", "grid.data.min", 100, ["grid.data", "min"]),
     ("num-zero", "grid.data.num", 0, ["grid.data.num"]),
     ("unknown-task-kind", "task.kind", "mnist", ["task.kind", "mnist"]),
-    ("unknown-model-kind", "model.kind", "mlp", ["model.kind", "mlp"]),
+    ("unknown-model-kind", "model.kind", "transformer", ["model.kind", "transformer"]),
     ("features-below-grid", "task.features", 32, ["task.features"]),
     ("missing-grid", "grid", ..., ["grid"]),
     ("missing-name", "name", ..., ["name"]),

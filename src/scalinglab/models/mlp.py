@@ -118,6 +118,7 @@ class MLP:
     pad_ratio: float = 2.0
     dtype: str = "float32"
     device: str | None = None
+    threads: int | None = 1
     name: str = "mlp"
 
     def __post_init__(self) -> None:
@@ -136,65 +137,124 @@ class MLP:
 
     def learning_curve(self, task: Any, data_sizes: list[int], model_sizes: list[int],
                        rng: np.random.Generator) -> list[Measurement]:
-        """Train and test losses at every (D, width) of the grid for one seed."""
+        """Train and test losses at every (D, width) of the grid for one seed, with ``threads`` torch threads
+        (one by default: tiny networks on shared cores run many times slower with more; the sweep runs seeds in
+        parallel processes instead)."""
+        return self.learning_curves(task, data_sizes, model_sizes, [rng])[0]
+
+    def learning_curves(self, task: Any, data_sizes: list[int], model_sizes: list[int],
+                        rngs: list[np.random.Generator]) -> list[list[Measurement]]:
+        """:meth:`learning_curve` for several seeds at once, one list per generator of ``rngs``: each seed draws
+        its data and initialisations from its own generator, and the networks of every seed are trained in the
+        same batched runs (fewer, larger computations). Each seed gets the numbers it gets alone, up to float
+        rounding (its minibatches too come from its own generator)."""
+        before = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(int(self.threads))
+        try:
+            return self._learning_curves(task, data_sizes, model_sizes, rngs)
+        finally:
+            torch.set_num_threads(before)
+
+    def _learning_curves(self, task: Any, data_sizes: list[int], model_sizes: list[int],
+                         rngs: list[np.random.Generator]) -> list[list[Measurement]]:
         ds = sorted({int(d) for d in data_sizes})
         ws = sorted({int(w) for w in model_sizes})
         if not ds or ds[0] < 1 or not ws or ws[0] < 1:
             raise SpecError(f"grid: data and size must be positive integers, got {data_sizes} and {model_sizes}")
         dtype = getattr(torch, self.dtype)
         device = torch.device(self.device) if self.device else default_device()
-        X, y = task.sample(ds[-1] + self.n_test, rng)
-        Y, classify = _targets(y)
-        x_all = torch.as_tensor(np.asarray(X, dtype=float), dtype=dtype, device=device)
-        y_all = torch.as_tensor(Y, dtype=dtype, device=device)
-        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        x_test, y_test = x_all[ds[-1]:], y_all[ds[-1]:]
-        out = []
+        xs, ys, gens = [], [], []
+        for rng in rngs:
+            X, y = task.sample(ds[-1] + self.n_test, rng)
+            Y, classify = _targets(y)
+            xs.append(torch.as_tensor(np.asarray(X, dtype=float), dtype=dtype, device=device))
+            ys.append(torch.as_tensor(Y, dtype=dtype, device=device))
+            gens.append(torch.Generator().manual_seed(int(rng.integers(2**62))))
+        x_all, y_all = torch.stack(xs), torch.stack(ys)  # (seeds, rows, features)
+        out: list[list[Measurement]] = [[] for _ in rngs]
         for w_group in buckets(ws, self.pad_ratio):
             for d_group in buckets(ds, self.pad_ratio):
-                out += self._train_group(w_group, d_group, x_all, y_all, x_test, y_test, classify, gen)
-        out.sort(key=lambda m: (m.data_size, m.model_size))
+                for s, ms in enumerate(self._train_group(w_group, d_group, x_all, y_all, ds[-1], classify, gens)):
+                    out[s] += ms
+        for ms in out:
+            ms.sort(key=lambda m: (m.data_size, m.model_size))
         return out
 
-    def _train_group(self, widths, sizes, x_all, y_all, x_test, y_test, classify, gen) -> list[Measurement]:
+    def _train_group(self, widths, sizes, x_all, y_all, n_train, classify, gens) -> list[list[Measurement]]:
+        """One batched run of every (D, width, member) of the group for every seed; x_all (seeds, rows, in)."""
         t0 = time.perf_counter()
-        k = self.ensemble
+        k, n_seeds = self.ensemble, x_all.shape[0]
         points = [(d, w) for d in sizes for w in widths]
         net_w = [w for _, w in points for _ in range(k)]
-        net_d = torch.tensor([d for d, _ in points for _ in range(k)], device=x_all.device)
+        net_d = torch.tensor([d for d, _ in points for _ in range(k)] * n_seeds, device=x_all.device)
         rows = sizes[-1]
-        x, y = x_all[:rows], y_all[:rows]
+        x_test, y_test = x_all[:, n_train:], y_all[:, n_train:]
+        if n_seeds == 1:  # one data set shared by every network: one matrix product for all of them
+            x, y, xt = x_all[0, :rows], y_all[0, :rows], x_test[0]
+        else:
+            seed_of = torch.arange(n_seeds, device=x_all.device).repeat_interleave(len(net_w))
+            x, y, xt = x_all[seed_of, :rows], y_all[seed_of, :rows], x_test[seed_of]
         mask = (torch.arange(rows, device=x.device)[None, :] < net_d[:, None]).to(x.dtype)
         arch = self.architecture
-        p0 = arch.init(x.shape[1], net_w, y.shape[1], gen, dtype=x.dtype, device=x.device)
-        trained, log = train(arch, p0, x, y, self.config, sample_mask=mask, generator=gen)
-        pred = predict(arch, trained, x_test)  # (n, T, out)
-        single = mse(pred, y_test).cpu().numpy()
-        ens_pred = pred.reshape(len(points), k, *pred.shape[1:]).mean(dim=1)
-        ens = mse(ens_pred, y_test).cpu().numpy()
-        extra_lin = None
+        p0 = _concat([arch.init(x.shape[-1], net_w, y.shape[-1], g, dtype=x.dtype, device=x.device) for g in gens])
+        trained, log = train(arch, p0, x, y, self.config, sample_mask=mask, generator=gens)
+
+        def per_seed(pred: torch.Tensor) -> torch.Tensor:  # (n, T, out) -> (seeds, networks of a seed, T, out)
+            return pred.reshape(n_seeds, len(net_w), *pred.shape[1:])
+
+        target = y_test[:, None]  # (seeds, 1, T, out)
+        pred = per_seed(predict(arch, trained, xt))
+        single = mse(pred, target).cpu().numpy()  # (seeds, networks)
+        ens_pred = pred.reshape(n_seeds, len(points), k, *pred.shape[2:]).mean(dim=2)
+        ens = mse(ens_pred, target).cpu().numpy()  # (seeds, points)
+        train_loss = log.train_loss.reshape(n_seeds, -1)
+        steps = log.steps.reshape(n_seeds, -1)
+        reasons = np.array(log.reasons).reshape(n_seeds, -1)
+        lin_single = lin_train = None
         if self.linearized:
             lin, lin_log = train(arch, p0, x, y, dataclasses.replace(self.config, linearized=True),
-                                 sample_mask=mask, generator=gen)
-            lin_single = mse(predict(arch, lin, x_test, params0=p0), y_test).cpu().numpy()
-            extra_lin = (lin_single, lin_log)
+                                 sample_mask=mask, generator=gens)
+            lin_single = mse(per_seed(predict(arch, lin, xt, params0=p0)), target).cpu().numpy()
+            lin_train = lin_log.train_loss.reshape(n_seeds, -1)
         acc = None
         if classify:
-            acc = (ens_pred.argmax(-1) == y_test.argmax(-1)).to(x.dtype).mean(-1).cpu().numpy()
-        share = (time.perf_counter() - t0) / len(points)
+            acc = (ens_pred.argmax(-1) == target.argmax(-1)).to(x.dtype).mean(-1).cpu().numpy()
+        share = (time.perf_counter() - t0) / len(points) / n_seeds
+        counts = p0.count()
         out = []
-        for i, (d, w) in enumerate(points):
-            members = slice(i * k, (i + 1) * k)
-            extra = {"loss_single": float(single[members].mean()),
-                     "steps": float(log.steps[members].mean()),
-                     "stopped_by_rule": float(np.mean([r in ("target", "plateau") for r in log.reasons[members]])),
-                     "parameters": float(p0.count()[i * k])}
-            if acc is not None:
-                extra["accuracy"] = float(acc[i])
-            if extra_lin is not None:
-                lin_single, lin_log = extra_lin
-                extra["loss_linearized"] = float(lin_single[members].mean())
-                extra["loss_minus_linearized"] = float((single[members] - lin_single[members]).mean())
-                extra["train_loss_linearized"] = float(lin_log.train_loss[members].mean())
-            out.append(Measurement(d, w, -1, float(log.train_loss[members].mean()), float(ens[i]), share, extra))
+        for s in range(n_seeds):
+            seed_out = []
+            for i, (d, w) in enumerate(points):
+                members = slice(i * k, (i + 1) * k)
+                extra = {"loss_single": float(single[s, members].mean()),
+                         "steps": float(steps[s, members].mean()),
+                         "stopped_by_rule": float(np.mean([r in ("target", "plateau") for r in reasons[s, members]])),
+                         "parameters": float(counts[i * k])}
+                if acc is not None:
+                    extra["accuracy"] = float(acc[s, i])
+                if lin_single is not None:
+                    extra["loss_linearized"] = float(lin_single[s, members].mean())
+                    extra["loss_minus_linearized"] = float((single[s, members] - lin_single[s, members]).mean())
+                    extra["train_loss_linearized"] = float(lin_train[s, members].mean())
+                seed_out.append(Measurement(d, w, -1, float(train_loss[s, members].mean()), float(ens[s, i]), share,
+                                            extra))
+            out.append(seed_out)
         return out
+
+
+def _concat(parts: list[Params]) -> Params:
+    """The networks of several ``Params`` of one structure (same widths in the same order) as one group."""
+    if len(parts) == 1:
+        return parts[0]
+
+    def cat(tensors):
+        return torch.cat(tensors) if tensors[0] is not None else None
+
+    first = parts[0]
+    return dataclasses.replace(
+        first, weights=tuple(cat(t) for t in zip(*(p.weights for p in parts), strict=True)),
+        biases=tuple(cat(t) for t in zip(*(p.biases for p in parts), strict=True)),
+        scales=tuple(cat(t) for t in zip(*(p.scales for p in parts), strict=True)),
+        masks=tuple(cat(t) for t in zip(*(p.masks for p in parts), strict=True)),
+        widths=tuple(w for p in parts for w in p.widths))

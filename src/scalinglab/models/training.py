@@ -113,13 +113,16 @@ def _batch(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 
 def train(arch: Architecture, params: Params, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
-          *, sample_mask: torch.Tensor | None = None, generator: torch.Generator | None = None,
+          *, sample_mask: torch.Tensor | None = None,
+          generator: torch.Generator | list[torch.Generator] | None = None,
           x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None) -> tuple[Params, TrainLog]:
     """Train every network of ``params`` at once; returns the trained parameters and the log.
 
     ``x`` (B, in) or (n, B, in), ``y`` (B, out) or (n, B, out); ``sample_mask`` (n, B) of 0/1 selects each
     network's training subset (its first D_i rows for nested data). With ``config.linearized`` the networks
-    trained are the linearisations around ``params`` (:func:`linearized_forward`).
+    trained are the linearisations around ``params`` (:func:`linearized_forward`). ``generator`` draws the
+    minibatches; a list of k generators splits the networks into k equal consecutive blocks, one per generator
+    (several seeds trained together draw what each draws alone).
     """
     t_start = time.perf_counter()
     n = params.n
@@ -143,7 +146,8 @@ def train(arch: Architecture, params: Params, x: torch.Tensor, y: torch.Tensor, 
     counts = (sample_mask.sum(dim=1) if sample_mask is not None
               else torch.full((n,), float(n_rows), device=x.device))
     active = torch.ones(n, dtype=torch.bool, device=x.device)
-    steps = np.zeros(n, dtype=int)
+    steps = torch.zeros(n, dtype=torch.long, device=x.device)
+    on = all_on = None  # which networks still train: changes only where the stopping rule runs
     reasons = ["max_steps"] * n
     history: list[tuple[int, np.ndarray]] = []
     best_test = None
@@ -162,32 +166,54 @@ def train(arch: Architecture, params: Params, x: torch.Tensor, y: torch.Tensor, 
                 with torch.no_grad():
                     t_loss = loss_fn(model(params.with_tensors(tuple(tensors)), x_test), y_test).cpu().numpy()
                 best_test = t_loss if best_test is None else np.minimum(best_test, t_loss)
-            _apply_stopping(config, history, active, steps, reasons, step)
+            _apply_stopping(config, history, active, reasons)
             if step == config.max_steps or not bool(active.any()):
                 break
+            all_on = bool(active.all())
+            on = {t.dim(): active.to(x.dtype).reshape(-1, *([1] * (t.dim() - 1))) for t in tensors}
         if config.batch_size is None or config.optimizer == "gd":
             loss = loss_fn(model(params.with_tensors(tuple(tensors)), x), y, sample_mask)
         else:
-            idx = (torch.rand(n, config.batch_size, generator=generator).to(x.device) * counts[:, None]).long()
+            idx = (_uniform(n, config.batch_size, generator).to(x.device) * counts[:, None]).long()
             loss = loss_fn(model(params.with_tensors(tuple(tensors)), _batch(x, idx)), _batch(y, idx))
         grads = torch.autograd.grad(loss.sum(), tensors, allow_unused=True, materialize_grads=True)
-        rate = config.rate(step)
-        on = active.to(x.dtype)
         with torch.no_grad():
-            for k, (t, g) in enumerate(zip(tensors, grads, strict=True)):
-                if grad_masks[k] is not None:
-                    g = g * grad_masks[k]
-                upd = g
-                if config.optimizer == "adam":
-                    m1[k].mul_(0.9).add_(g, alpha=0.1)
-                    m2[k].mul_(0.999).addcmul_(g, g, value=0.001)
-                    upd = (m1[k] / (1 - 0.9 ** (step + 1))) / ((m2[k] / (1 - 0.999 ** (step + 1))).sqrt() + 1e-8)
-                t.addcmul_(upd, (-rate * on).reshape(-1, *([1] * (t.dim() - 1))))
-        steps += active.cpu().numpy()
+            _step(config, step, tensors, grads, grad_masks, m1, m2, on, all_on)
+        steps += active
     final = history[-1][1]
     out = params.with_tensors(tuple(t.detach() for t in tensors))
-    log = TrainLog(steps, tuple(reasons), final, tuple(history), best_test, time.perf_counter() - t_start)
+    log = TrainLog(steps.cpu().numpy().astype(int), tuple(reasons), final, tuple(history), best_test,
+                   time.perf_counter() - t_start)
     return out, log
+
+
+def _step(config: TrainConfig, step: int, tensors: list[torch.Tensor], grads, grad_masks, m1, m2,
+          on: dict[int, torch.Tensor], all_on: bool) -> None:
+    """One update of every tensor, with multi-tensor (``torch._foreach_*``) operations: one call for all of the
+    parameter tensors instead of several per tensor. Networks that stopped are left unchanged."""
+    grads = [g if m is None else g * m for g, m in zip(grads, grad_masks, strict=True)]
+    upd = grads
+    if config.optimizer == "adam":
+        torch._foreach_mul_(m1, 0.9)
+        torch._foreach_add_(m1, grads, alpha=0.1)
+        torch._foreach_mul_(m2, 0.999)
+        torch._foreach_addcmul_(m2, grads, grads, value=0.001)
+        denom = torch._foreach_div(m2, 1 - 0.999 ** (step + 1))
+        torch._foreach_sqrt_(denom)
+        torch._foreach_add_(denom, 1e-8)
+        upd = torch._foreach_div(torch._foreach_div(m1, 1 - 0.9 ** (step + 1)), denom)
+    rate = config.rate(step)
+    if all_on:
+        torch._foreach_add_(tensors, upd, alpha=-rate)
+    else:
+        torch._foreach_addcmul_(tensors, upd, [on[t.dim()] * -rate for t in tensors])
+
+
+def _uniform(n: int, size: int, generator: torch.Generator | list[torch.Generator] | None) -> torch.Tensor:
+    """(n, size) uniform draws; from a list of generators, an equal block of rows from each."""
+    if not isinstance(generator, list | tuple):
+        return torch.rand(n, size, generator=generator)
+    return torch.cat([torch.rand(n // len(generator), size, generator=g) for g in generator])
 
 
 def _grad_masks(params: Params) -> list[torch.Tensor | None]:
@@ -205,8 +231,7 @@ def _grad_masks(params: Params) -> list[torch.Tensor | None]:
     return wm + bm
 
 
-def _apply_stopping(config: TrainConfig, history: list, active: torch.Tensor, steps: np.ndarray,
-                    reasons: list[str], step: int) -> None:
+def _apply_stopping(config: TrainConfig, history: list, active: torch.Tensor, reasons: list[str]) -> None:
     current = history[-1][1]
     lag = config.patience // config.eval_every
     before = history[-1 - lag][1] if lag >= 1 and len(history) > lag else None

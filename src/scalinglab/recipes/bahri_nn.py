@@ -213,18 +213,20 @@ class TeacherStudentConfig:
 
 
 QUICK_TS = TeacherStudentConfig()
+STUDENT = {"depth": 2, "activation": "relu", "weight_variance": 2.0, "bias_variance": 0.1}  # Fig. 1b students
 FULL_TS = TeacherStudentConfig(dims=(2, 3, 4, 5, 6, 7, 8, 9), data_sizes=(64, 128, 256, 512, 1024, 2048, 4096, 8192),
                                student_width=192, seeds=8, steps=40000, rate=3e-3)
 
 
-def run_teacher_student(out: Path, cfg: TeacherStudentConfig, progress=None) -> dict[str, Any]:
-    """Fig. 1b: alpha_D of deep students of a deep teacher on [-1, 1]^d for each d; 4/alpha_D against d."""
+def run_teacher_student(out: Path, cfg: TeacherStudentConfig, progress=None, real=None) -> dict[str, Any]:
+    """Fig. 1b: alpha_D of deep students of a deep teacher on [-1, 1]^d for each d; 4/alpha_D against d; with
+    ``real`` (a ``bahri_nn_dims.RealDimsConfig``) the same students on real data against the estimated d."""
     from scalinglab.models.mlp import Architecture, TrainConfig
     from scalinglab.recipes import bahri_nn_plots as plots
     from scalinglab.recipes import bahri_nn_runs as runs
     from scalinglab.tasks.hypercube import HypercubeTeacher
 
-    student = Architecture(depth=2, activation="relu", weight_variance=2.0, bias_variance=0.1)
+    student = Architecture(**STUDENT)
     checks, rows, curves, alphas, errors = [], [], {}, [], []
     with runs.torch_threads(1):
         for i, d in enumerate(cfg.dims):
@@ -245,9 +247,10 @@ def run_teacher_student(out: Path, cfg: TeacherStudentConfig, progress=None) -> 
                          "ci95 high": fit.ci95["alpha"][1], "4/alpha_D": 4.0 / fit.exponent,
                          "largest final train loss": float(r["train_loss"].max())})
             if progress:
-                progress(i + 1, len(cfg.dims), f"d = {d}")
+                progress(i + 1, len(cfg.dims) + len(real.datasets if real else ()), f"d = {d}")
+        measured = _real_dimensions(student, real, checks, curves, len(cfg.dims), progress) if real else []
     figures = {"4/alpha_D against d": plots.dimension_figure(cfg.dims, alphas, errors,
-                                                            out / "bahri-teacher-student-4d.png"),
+                                                            out / "bahri-teacher-student-4d.png", real=measured),
                "L(D) per d": plots.curves_figure("early-stopped test loss of the students", curves, "D",
                                                  out / "bahri-teacher-student-curves.png")}
     notes = [f"Teacher: {cfg.teacher_activation}, two hidden layers of width {cfg.teacher_width}, output scaled "
@@ -255,11 +258,36 @@ def run_teacher_student(out: Path, cfg: TeacherStudentConfig, progress=None) -> 
              f"parameterisation, full-batch Adam at {cfg.rate:g} with cosine decay for {cfg.steps} x max(1, 4/d) "
              "steps; the test loss is the lowest evaluated (early stopping). alpha_D: pure power law over every D, "
              "bootstrap over seeds."]
-    return {"checks": checks, "figures": figures, "notes": notes, "tables": {"alpha_D per dimension": rows}}
+    tables = {"alpha_D per dimension": rows}
+    if real:
+        from scalinglab.recipes import bahri_nn_dims as dims
+
+        notes += [m["note"] for m in measured] + [dims.PROTOCOL.format(cfg=real)]
+        tables["real data: 4/alpha_D against the intrinsic dimension"] = [dims.table_row(m) for m in measured]
+    return {"checks": checks, "figures": figures, "notes": notes, "tables": tables}
+
+
+def _real_dimensions(student, real, checks: list, curves: dict, done: int, progress) -> list[dict[str, Any]]:
+    """The real-data points of Fig. 1b: each data set's check row goes to ``checks``, its curve to ``curves``."""
+    from scalinglab.recipes import bahri_nn_dims as dims
+
+    measured = []
+    for j, name in enumerate(real.datasets):
+        m = dims.measure(name, real, student)
+        row, m["note"] = dims.bound_check(m)
+        checks.append(row)
+        curves[name] = (m["curve"]["data_sizes"], m["curve"]["loss"], m["fit"])
+        measured.append(m)
+        if progress:
+            progress(done + j + 1, done + len(real.datasets), name)
+    return measured
 
 
 def teacher_student_4d(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
-    return run_teacher_student(Path(out), QUICK_TS if quick else FULL_TS, progress)
+    from scalinglab.recipes import bahri_nn_dims as dims
+
+    return run_teacher_student(Path(out), QUICK_TS if quick else FULL_TS, progress,
+                               real=dims.QUICK_REAL if quick else dims.FULL_REAL)
 
 
 def superclass_noise(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:

@@ -83,15 +83,26 @@ def duality_figure(ds, ps, small, tuned, peak_at: int, fit_d, fit_p, path: Path)
     return save_figure(fig, path)
 
 
-def dimension_figure(dims, alphas, errors, path: Path) -> Path:
-    """4 / alpha_D against the intrinsic dimension d, with the line 4/alpha_D = d."""
+def dimension_figure(dims, alphas, errors, path: Path, real=()) -> Path:
+    """4 / alpha_D against the intrinsic dimension d, with the line 4/alpha_D = d; ``real`` adds real data sets
+    (``bahri_nn_dims.measure`` results) at their estimated d, with the TwoNN interval and the 4/alpha_D one."""
     fig, ax = plt.subplots(figsize=(5.5, 4.6))
     dims, alphas, errors = np.asarray(dims), np.asarray(alphas), np.asarray(errors)
-    ax.errorbar(dims, 4 / alphas, yerr=4 * errors / alphas**2, fmt="o", capsize=3, label="students (measured)")
-    ax.plot([dims.min(), dims.max()], [dims.min(), dims.max()], "k--", lw=1, label="4 / alpha_D = d")
-    ax.fill_between([dims.min(), dims.max()], [0.75 * dims.min(), 0.75 * dims.max()],
-                    [1.25 * dims.min(), 1.25 * dims.max()], color="k", alpha=0.08, label="within 25%")
-    ax.set_xlabel("input dimension d")
+    ax.errorbar(dims, 4 / alphas, yerr=4 * errors / alphas**2, fmt="o", capsize=3, label="hypercube students")
+    top = max([dims.max()] + [m["twonn"].ci95[1] for m in real if np.isfinite(m["twonn"].ci95[1])]
+              + [m["twonn"].value for m in real])
+    for m, marker in zip(real, "sD^v", strict=False):
+        d, (lo, hi) = m["twonn"].value, m["twonn"].ci95
+        a_lo, a_hi = m["fit"].ci95["alpha"]
+        y = 4 / m["fit"].exponent
+        ax.errorbar([d], [y], xerr=[[max(d - lo, 0)], [max(hi - d, 0)]], yerr=[[max(y - 4 / a_hi, 0)],
+                    [max(4 / a_lo - y, 0)]], fmt=marker, capsize=3, label=f"{m['name']} (d: TwoNN)")
+    ax.plot([dims.min(), top], [dims.min(), top], "k--", lw=1, label="4 / alpha_D = d")
+    ax.fill_between([dims.min(), top], [0.75 * dims.min(), 0.75 * top],
+                    [1.25 * dims.min(), 1.25 * top], color="k", alpha=0.08,
+                    label="within 25% (hypercubes; real data: a bound, below the band's top)" if len(real) else
+                    "within 25%")
+    ax.set_xlabel("input dimension d (real data: estimated)" if len(real) else "input dimension d")
     ax.set_ylabel("4 / alpha_D")
     ax.legend(fontsize=8)
     return save_figure(fig, path)

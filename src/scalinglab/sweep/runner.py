@@ -47,10 +47,32 @@ def run_seed(spec: Spec, seed: int, blas_threads: int | None = None) -> list[Mea
             for m in ms]
 
 
-def _job(compute: Compute, spec: Spec, seed: int, blas_threads: int | None, attempt: int) -> list[Measurement]:
-    """One attempt at one seed. ``attempt`` only makes each try a distinct task for executors that cache by
-    arguments (Dask's pure tasks), so a retry is computed again."""
-    return compute(spec, seed, blas_threads)
+def run_seeds(spec: Spec, seeds: tuple[int, ...], blas_threads: int | None = None) -> list[list[Measurement]]:
+    """Every grid point of several seeds in one computation (a model with ``learning_curves``, such as ``mlp``,
+    trains the networks of all of them in the same batched runs); one list per seed."""
+    from threadpoolctl import threadpool_limits
+
+    task, model = spec.task.build(), spec.model.build()
+    rngs = [seed_rng(spec.fingerprint(), seed) for seed in seeds]
+    with threadpool_limits(limits=blas_threads):
+        per_seed = model.learning_curves(task, spec.grid.data.values(), spec.grid.size.values(), rngs)
+    return [[Measurement(m.data_size, m.model_size, seed, m.train_loss, m.test_loss, m.wall_seconds, m.extra)
+             for m in ms] for seed, ms in zip(seeds, per_seed, strict=True)]
+
+
+def seeds_per_job(spec: Spec) -> int:
+    """How many seeds one job computes together: the model's ``seeds_per_job`` (models that batch seeds), else 1."""
+    return int(getattr(spec.model, "seeds_per_job", 1))
+
+
+def _job(compute: Compute | None, spec: Spec, seeds: tuple[int, ...], blas_threads: int | None,
+         attempt: int) -> list[list[Measurement]]:
+    """One attempt at one job: ``compute`` on its one seed, or (``compute`` None) :func:`run_seeds` on all of its
+    seeds. ``attempt`` only makes each try a distinct task for executors that cache by arguments (Dask's pure
+    tasks), so a retry is computed again."""
+    if compute is None:
+        return run_seeds(spec, seeds, blas_threads)
+    return [compute(spec, seed, blas_threads) for seed in seeds]
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -66,6 +88,16 @@ def _exit_with_parent(parent: int) -> None:
 
 def _local_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_parent, initargs=(os.getpid(),))
+
+
+def _jobs(spec: Spec, pending: list[int], per_job: int) -> list[tuple[int, ...]]:
+    """Seeds grouped into jobs: fixed blocks of ``per_job`` consecutive seeds (so a seed is always computed with the
+    same companions, whatever was stored before), each block that holds a pending seed; all of a block's seeds are
+    computed and only the missing points stored."""
+    if per_job == 1:
+        return [(s,) for s in pending]
+    blocks = sorted({s // per_job for s in pending})
+    return [tuple(range(b * per_job, min((b + 1) * per_job, spec.seeds))) for b in blocks]
 
 
 def pending_seeds(spec: Spec, store: Store) -> list[int]:
@@ -99,17 +131,22 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
     ``Client``); it receives ``compute(spec, seed, None)`` calls (default ``run_seed``), at most
     ``max_in_flight`` at a time (default: all). A seed whose job raises is retried up to ``retries`` times, then
     recorded with ``Store.record_failure``; read them with ``Store.failures``. ``progress(done, total)`` is
-    called in points after each stored seed.
+    called in points after each stored seed. Without ``compute``, a model that batches seeds (``seeds_per_job``
+    above 1) gets its seeds in blocks of that many per job (:func:`run_seeds`).
     """
     if retries < 0:
         raise DataError(f"retries: must be non-negative, got {retries}")
-    compute = compute or run_seed
+    per_job = 1 if compute is not None else seeds_per_job(spec)
+    if per_job == 1:
+        compute = compute or run_seed
     fp = spec.fingerprint()
     register_spec(spec, store)
     per_seed = len(spec.grid.data.values()) * len(spec.grid.size.values())
     total = per_seed * spec.seeds
-    queue = deque(pending_seeds(spec, store))
-    done = total - per_seed * len(queue)
+    pending = pending_seeds(spec, store)
+    waiting = set(pending)
+    queue = deque(_jobs(spec, pending, per_job))
+    done = total - per_seed * len(pending)
     if progress:
         progress(done, total)
     if not queue:
@@ -128,21 +165,23 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
     window = max_in_flight or len(queue)
     inline = isinstance(executor, InlineExecutor)
     attempts = dict.fromkeys(queue, 0)
-    in_flight: dict[Future, int] = {}
+    in_flight: dict[Future, tuple[int, ...]] = {}
     added = 0
 
-    def give_up_or_retry(seed: int, err: BaseException) -> None:
-        attempts[seed] += 1
-        if attempts[seed] <= retries:
-            queue.append(seed)
+    def give_up_or_retry(job: tuple[int, ...], err: BaseException) -> None:
+        attempts[job] += 1
+        if attempts[job] <= retries:
+            queue.append(job)
         else:
             line, trace = _error_text(err)
-            store.record_failure(spec.name, fp, seed, attempts[seed], line, trace)
+            for seed in job:
+                if seed in waiting:  # a block's companion that the store already holds has not failed
+                    store.record_failure(spec.name, fp, seed, attempts[job], line, trace)
 
     def refill() -> None:
         while queue and len(in_flight) < window:
-            seed = queue.popleft()
-            in_flight[executor.submit(_job, compute, spec, seed, threads, attempts[seed])] = seed
+            job = queue.popleft()
+            in_flight[executor.submit(_job, compute, spec, job, threads, attempts[job])] = job
 
     try:
         refill()
@@ -150,22 +189,22 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
             finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
             results, broken = [], []
             for fut in finished:
-                seed = in_flight.pop(fut)
+                job = in_flight.pop(fut)
                 try:
-                    results.append(check_finite(fut.result()))
+                    results += [check_finite(ms) for ms in fut.result()]
                 except BrokenProcessPool as err:
-                    broken.append((seed, err))
-                except Exception as err:  # noqa: BLE001 - any error of one seed is that seed's failure
-                    give_up_or_retry(seed, err)
+                    broken.append((job, err))
+                except Exception as err:  # noqa: BLE001 - any error of one job is its seeds' failure
+                    give_up_or_retry(job, err)
             if broken:
                 # A worker process died (killed, out of memory): every seed in flight is charged one attempt
                 # and requeued at the back; a fresh pool takes over.
-                for fut, seed in in_flight.items():
+                for fut, job in in_flight.items():
                     fut.cancel()
-                    broken.append((seed, BrokenProcessPool("a worker process of the pool died")))
+                    broken.append((job, BrokenProcessPool("a worker process of the pool died")))
                 in_flight.clear()
-                for seed, err in broken:
-                    give_up_or_retry(seed, err)
+                for job, err in broken:
+                    give_up_or_retry(job, err)
                 if not own_pool:
                     raise DataError("the executor's worker processes died; it cannot run further seeds") from None
                 executor.shutdown(wait=False, cancel_futures=True)
@@ -173,8 +212,9 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
             if not inline:
                 refill()  # the workers get their next seeds before the driver writes these
             for ms in results:
-                added += store.add(spec.name, fp, ms)
-                done += per_seed
+                new = store.add(spec.name, fp, ms)
+                added += new
+                done += per_seed if new else 0
                 if progress:
                     progress(done, total)
             if inline:

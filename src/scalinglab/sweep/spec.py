@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -109,8 +110,98 @@ class KernelRidgeSpec(_Strict):
         return KernelRidge(**self.model_dump(exclude={"kind"}))
 
 
-TaskSpec = Annotated[Union[TeacherStudentSpec, ManifoldSpec], Field(discriminator="kind")]
-ModelSpec = Annotated[Union[RandomFeaturesSpec, KernelRidgeSpec], Field(discriminator="kind")]
+class HypercubeSpec(_Strict):
+    """A deep random teacher on inputs uniform in [-1, 1]^dim (Bahri et al. 2024, Fig. 1b)."""
+
+    kind: Literal["hypercube"]
+    dim: int = Field(default=4, ge=1, le=64)
+    width: int = Field(default=96, ge=1)
+    depth: int = Field(default=2, ge=1, le=16)
+    weight_variance: float = Field(default=2.0, gt=0, allow_inf_nan=False)
+    bias_variance: float = Field(default=0.2, ge=0, allow_inf_nan=False)
+    activation: Literal["relu", "tanh"] = "relu"
+    teacher_seed: int = Field(default=0, ge=0)
+
+    def build(self):
+        from scalinglab.tasks.hypercube import HypercubeTeacher
+
+        return HypercubeTeacher(**self.model_dump(exclude={"kind"}))
+
+
+REAL_SIZES = {"digits": 1797, "mnist1d": 5000}  # examples of the bundled data sets (mnist1d: more with ``n``)
+
+
+class RealSpec(_Strict):
+    """A real data set (``tasks.real.load_dataset``): inputs and centred one-hot targets, train and test rows
+    drawn without replacement. ``path`` is needed for "idx", "cifar10" and "file"."""
+
+    kind: Literal["real"]
+    dataset: Literal["digits", "mnist1d", "idx", "cifar10", "file"] = "digits"
+    path: str | None = None
+    n: int | None = Field(default=None, gt=0)
+    standardise: Literal["dataset", "feature"] = "feature"
+
+    @model_validator(mode="after")
+    def _path_given(self) -> RealSpec:
+        if self.dataset in ("idx", "cifar10", "file") and not self.path:
+            raise ValueError(f"path: required for dataset {self.dataset!r}")
+        if self.dataset == "digits" and self.n is not None and self.n > REAL_SIZES["digits"]:
+            raise ValueError(f"n: {self.n} is more than the {REAL_SIZES['digits']} examples of 'digits'")
+        return self
+
+    def examples(self) -> int | None:
+        """How many examples the task holds, where known without loading it (mnist1d generates ``n``)."""
+        if self.dataset not in REAL_SIZES:
+            return self.n
+        return self.n or REAL_SIZES[self.dataset]
+
+    def build(self):
+        from scalinglab.tasks.real import RealTask, load_dataset
+
+        data = load_dataset(self.dataset, path=self.path, n=self.n, standardise=self.standardise)
+        return RealTask(data, name=self.dataset)
+
+
+class MLPSpec(_Strict):
+    """Fully connected networks trained by ``models.mlp`` (size knob: hidden width); every (D, width) of
+    ``seeds_per_job`` consecutive seeds is trained in a few batched runs of one job."""
+
+    kind: Literal["mlp"]
+    depth: int = Field(default=2, ge=1, le=64)
+    activation: Literal["relu", "erf", "tanh"] = "relu"
+    weight_variance: float = Field(default=2.0, gt=0, allow_inf_nan=False)
+    bias_variance: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    parameterization: Literal["ntk", "standard"] = "ntk"
+    optimizer: Literal["gd", "sgd", "adam"] = "gd"
+    learning_rate: float = Field(default=0.5, gt=0, allow_inf_nan=False)
+    max_steps: int = Field(default=2000, ge=1)
+    batch_size: int | None = Field(default=None, ge=1)
+    schedule: Literal["constant", "cosine"] = "constant"
+    loss: Literal["mse", "cross_entropy"] = "mse"
+    tol: float = Field(default=1e-4, ge=0, allow_inf_nan=False)
+    patience: int = Field(default=200, ge=1)
+    eval_every: int = Field(default=25, ge=1)
+    ensemble: int = Field(default=1, ge=1, le=1024)
+    linearized: bool = False
+    n_test: int = Field(default=2000, ge=1)
+    pad_ratio: float = Field(default=2.0, ge=1, allow_inf_nan=False)
+    dtype: Literal["float32", "float64"] = "float32"
+    seeds_per_job: int = Field(default=4, ge=1, le=256)
+
+    @model_validator(mode="after")
+    def _full_batch_linearization(self) -> MLPSpec:
+        if self.linearized and self.batch_size is not None and self.optimizer != "gd":
+            raise ValueError("linearized: the linearised network trains full-batch only (no batch_size)")
+        return self
+
+    def build(self):
+        from scalinglab.models.mlp import MLP
+
+        return MLP(**self.model_dump(exclude={"kind", "seeds_per_job"}))
+
+
+TaskSpec = Annotated[Union[TeacherStudentSpec, ManifoldSpec, HypercubeSpec, RealSpec], Field(discriminator="kind")]
+ModelSpec = Annotated[Union[RandomFeaturesSpec, KernelRidgeSpec, MLPSpec], Field(discriminator="kind")]
 
 
 class Grid(_Strict):
@@ -131,13 +222,21 @@ class Spec(_Strict):
     def _features_cover_grid(self) -> Spec:
         largest = max(self.grid.data.max, self.grid.size.max)
         features = getattr(self.task, "features", None)
-        if features is not None and features < largest:
+        if features is not None and features < largest and self.model.kind != "mlp":
             raise ValueError(f"task.features: {features} is less than the largest grid size ({largest})")
+        if self.model.kind == "random_features" and self.task.kind != "teacher_student":
+            raise ValueError(f"model.kind: random_features needs task.kind teacher_student, got {self.task.kind!r}")
+        examples = self.task.examples() if isinstance(self.task, RealSpec) else None
+        n_test = getattr(self.model, "n_test", 0)
+        if examples is not None and self.grid.data.max + n_test > examples:
+            raise ValueError(f"grid.data.max: {self.grid.data.max} training + {n_test} test examples asked of "
+                             f"{self.task.dataset!r}, which has {examples}")
         return self
 
     def fingerprint(self) -> str:
-        """Hash of what determines the measurements (everything but the name and the number of seeds)."""
-        payload = self.model_dump(mode="json", exclude={"name", "seeds"})
+        """Hash of what determines the measurements (everything but the name, the number of seeds and how many
+        seeds one job computes together)."""
+        payload = self.model_dump(mode="json", exclude={"name": True, "seeds": True, "model": {"seeds_per_job"}})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_toml(self) -> str:
@@ -145,7 +244,7 @@ class Spec(_Strict):
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
-    tags = {"teacher_student", "random_features", "manifold", "kernel_ridge"}
+    tags = {"teacher_student", "random_features", "manifold", "kernel_ridge", "hypercube", "real", "mlp"}
     parts = [str(p) for i, p in enumerate(loc) if not (i == 1 and isinstance(p, str) and p in tags)]
     return ".".join(parts) or "spec"
 
@@ -165,7 +264,10 @@ def _error_message(err: ValidationError) -> str:
     if kind == "missing":
         return f"{where}: missing required key"
     msg = msg.removeprefix("Value error, ")
-    return msg if where == "spec" else f"{where}: {msg}"
+    if where == "spec":
+        return msg
+    key = re.match(r"^[a-z_]+(?=: )", msg)  # a table's validator naming one of its keys
+    return f"{where}.{msg}" if key else f"{where}: {msg}"
 
 
 def parse_spec(data: dict[str, Any]) -> Spec:
