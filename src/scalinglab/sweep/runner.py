@@ -37,25 +37,23 @@ def seed_rng(fingerprint: str, seed: int) -> np.random.Generator:
 
 def run_seed(spec: Spec, seed: int, blas_threads: int | None = None) -> list[Measurement]:
     """Every grid point of one seed (the model computes the nested grid in one pass)."""
-    from threadpoolctl import threadpool_limits
-
-    task, model = spec.task.build(), spec.model.build()
-    rng = seed_rng(spec.fingerprint(), seed)
-    with threadpool_limits(limits=blas_threads):
-        ms = model.learning_curve(task, spec.grid.data.values(), spec.grid.size.values(), rng)
-    return [Measurement(m.data_size, m.model_size, seed, m.train_loss, m.test_loss, m.wall_seconds, m.extra)
-            for m in ms]
+    return run_seeds(spec, (seed,), blas_threads)[0]
 
 
 def run_seeds(spec: Spec, seeds: tuple[int, ...], blas_threads: int | None = None) -> list[list[Measurement]]:
-    """Every grid point of several seeds in one computation (a model with ``learning_curves``, such as ``mlp``,
-    trains the networks of all of them in the same batched runs); one list per seed."""
+    """Every grid point of several seeds, one list per seed. A model with ``learning_curves`` (such as ``mlp``)
+    computes them together, training the networks of every seed in the same batched runs; any other model runs
+    its ``learning_curve`` seed by seed."""
     from threadpoolctl import threadpool_limits
 
     task, model = spec.task.build(), spec.model.build()
+    ds, ps = spec.grid.data.values(), spec.grid.size.values()
     rngs = [seed_rng(spec.fingerprint(), seed) for seed in seeds]
     with threadpool_limits(limits=blas_threads):
-        per_seed = model.learning_curves(task, spec.grid.data.values(), spec.grid.size.values(), rngs)
+        if hasattr(model, "learning_curves"):
+            per_seed = model.learning_curves(task, ds, ps, rngs)
+        else:
+            per_seed = [model.learning_curve(task, ds, ps, rng) for rng in rngs]
     return [[Measurement(m.data_size, m.model_size, seed, m.train_loss, m.test_loss, m.wall_seconds, m.extra)
              for m in ms] for seed, ms in zip(seeds, per_seed, strict=True)]
 
