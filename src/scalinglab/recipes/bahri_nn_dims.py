@@ -17,11 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from scalinglab.errors import DataError
 from scalinglab.fit.curves import fit_power_law
-from scalinglab.models.mlp import Architecture, TrainConfig, mse, predict, train
+from scalinglab.models.mlp import Architecture, TrainConfig
 from scalinglab.recipes import check
-from scalinglab.recipes.bahri_nn_runs import one_hot
+from scalinglab.recipes.bahri_nn_runs import early_stopped, nested_split
 from scalinglab.tasks.real import RealDataset, load_dataset
 from scalinglab.theory.geometry import intrinsic_dimension
 
@@ -56,26 +55,14 @@ def learning_curve(data: RealDataset, data_sizes: list[int], seeds: int, arch: A
     """Early-stopped test loss (seeds, sizes) of students trained on nested subsets of each seed's own order of
     the data set, tested on ``n_test`` rows held out from every training set (the protocol of the hypercube
     students: one batched run per D, the lowest evaluated test loss)."""
-    rng = np.random.default_rng(seed)
-    Y = one_hot(data.y, data.n_classes)
-    perm = rng.permutation(len(data.y))
-    test, pool = perm[:n_test], perm[n_test:]
-    if max(data_sizes) > len(pool):
-        raise DataError(f"data sizes: up to {max(data_sizes)} need more than the {len(pool)} training rows")
-    orders = np.stack([rng.permutation(pool) for _ in range(seeds)])
+    Y, test, orders = nested_split(data, n_test, seeds, max(data_sizes), np.random.default_rng(seed))
     xt = torch.as_tensor(data.X[test], dtype=dtype)
     yt = torch.as_tensor(Y[test], dtype=dtype)
     best, final, train_loss = (np.zeros((seeds, len(data_sizes))) for _ in range(3))
     for j, d in enumerate(data_sizes):
-        rows = orders[:, :d]
-        x = torch.as_tensor(data.X[rows], dtype=dtype)
-        y = torch.as_tensor(Y[rows], dtype=dtype)
-        p0 = arch.init(x.shape[-1], width, y.shape[-1], torch.Generator().manual_seed(seed * 7919 + d), n=seeds,
-                       dtype=dtype)
-        trained, log = train(arch, p0, x, y, config, x_test=xt, y_test=yt)
-        best[:, j] = log.best_test_loss
-        final[:, j] = mse(predict(arch, trained, xt), yt).numpy()
-        train_loss[:, j] = log.train_loss
+        x = torch.as_tensor(data.X[orders[:, :d]], dtype=dtype)
+        y = torch.as_tensor(Y[orders[:, :d]], dtype=dtype)
+        best[:, j], final[:, j], train_loss[:, j] = early_stopped(arch, width, x, y, xt, yt, config, seed, d)
     return {"data_sizes": np.array(data_sizes), "loss": best, "final_loss": final, "train_loss": train_loss}
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from scalinglab.errors import DataError
 from scalinglab.models.mlp import Architecture, Params, TrainConfig, mse, predict, train
 from scalinglab.tasks.real import RealDataset
 
@@ -141,12 +142,7 @@ def resolution_sweep(data: RealDataset, data_sizes: list[int], widths: list[int]
     """Test loss on a (D, width) grid, nested training sets per seed drawn without replacement, a disjoint test
     set of ``n_test`` rows; the ``seeds`` networks of one (D, width) are trained in one batched run (one run per
     D, so that no rows are padded). Returns ``loss`` (seeds, len(data_sizes), len(widths)) and the mean steps."""
-    rng = np.random.default_rng(seed)
-    Y = one_hot(data.y, data.n_classes)
-    perm = rng.permutation(len(data.y))
-    test, pool = perm[:n_test], perm[n_test:]
-    dmax = max(data_sizes)
-    orders = np.stack([rng.permutation(pool)[:dmax] for _ in range(seeds)])
+    Y, test, orders = nested_split(data, n_test, seeds, max(data_sizes), np.random.default_rng(seed))
     xt, yt = _t(data.X[test], dtype), _t(Y[test], dtype)
     loss = np.zeros((seeds, len(data_sizes), len(widths)))
     steps = np.zeros((len(data_sizes), len(widths)))
@@ -174,13 +170,31 @@ def teacher_student(task, data_sizes: list[int], seeds: int, arch: Architecture,
         samples = [task.sample(d, rng) for _ in range(seeds)]
         x = _t(np.stack([s[0] for s in samples]), dtype)
         y = _t(np.stack([s[1] for s in samples])[..., None], dtype)
-        p0 = arch.init(x.shape[-1], width, 1, torch.Generator().manual_seed(seed * 7919 + d), n=seeds, dtype=dtype)
-        trained, log = train(arch, p0, x, y, config, generator=torch.Generator().manual_seed(seed + d),
-                             x_test=xt, y_test=ytt)
-        best[:, j] = log.best_test_loss
-        final[:, j] = mse(predict(arch, trained, xt), ytt).numpy()
-        train_loss[:, j] = log.train_loss
+        best[:, j], final[:, j], train_loss[:, j] = early_stopped(arch, width, x, y, xt, ytt, config, seed, d)
     return {"data_sizes": np.array(data_sizes), "loss": best, "final_loss": final, "train_loss": train_loss}
+
+
+def early_stopped(arch: Architecture, width: int, x: torch.Tensor, y: torch.Tensor, xt: torch.Tensor,
+                  yt: torch.Tensor, config: TrainConfig, seed: int, d: int) -> tuple[np.ndarray, ...]:
+    """Students of one data size D trained together on x (seeds, D, in): the lowest test loss evaluated during
+    training (early stopping, as in the paper), the final test loss and the final training loss, each (seeds,)."""
+    p0 = arch.init(x.shape[-1], width, y.shape[-1], torch.Generator().manual_seed(seed * 7919 + d), n=x.shape[0],
+                   dtype=x.dtype)
+    trained, log = train(arch, p0, x, y, config, generator=torch.Generator().manual_seed(seed + d),
+                         x_test=xt, y_test=yt)
+    return log.best_test_loss, mse(predict(arch, trained, xt), yt).numpy(), log.train_loss
+
+
+def nested_split(data: RealDataset, n_test: int, seeds: int, d_max: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centred one-hot targets, ``n_test`` test rows, and per seed an order of the other rows whose first D are
+    that seed's training set of size D (nested); returns (Y, test rows, orders (seeds, d_max))."""
+    perm = rng.permutation(len(data.y))
+    test, pool = perm[:n_test], perm[n_test:]
+    if d_max > len(pool):
+        raise DataError(f"data sizes: up to {d_max} need more than the {len(pool)} training rows")
+    orders = np.stack([rng.permutation(pool)[:d_max] for _ in range(seeds)])
+    return one_hot(data.y, data.n_classes), test, orders
 
 
 def readout_sweep(source: RealDataset, target: RealDataset, width: int, arch: Architecture, config: TrainConfig,
