@@ -158,12 +158,14 @@ def test_store_check_summarises_experiments_failures_and_time(tmp_path, tiny_sto
     assert re.search(r"tiny\s+│\s+48\s+│\s+3\s+│\s+0\s+│\s+1", out), out
 
 
-def test_store_check_reports_a_migration(tmp_path):
+def test_store_check_reads_an_old_schema_without_migrating_it(tmp_path):
     path = tmp_path / "old.sqlite"
     _v1_store(path, make_spec())
+    before = path.read_bytes()
     result = invoke("store", "check", path, columns=200)
     assert result.exit_code == 0, result.stderr
-    assert "schema v2 (migrated from v1)" in result.stdout
+    assert "schema v1" in result.stdout
+    assert path.read_bytes() == before  # a command that reads a store never changes it
 
 
 @pytest.mark.parametrize("tamper, needle", [

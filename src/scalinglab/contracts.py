@@ -50,3 +50,5 @@ class Model(Protocol):
     def learning_curve(
         self, task: Task, data_sizes: list[int], model_sizes: list[int], rng: np.random.Generator
     ) -> list[Measurement]: ...
+
+    def properties(self) -> dict[str, float]: ...  # what theory needs of the model (random features, depth, c)

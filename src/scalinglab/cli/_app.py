@@ -117,18 +117,29 @@ def _analyse(store, experiment: str, n_boot: int = 1000) -> dict[str, Any]:
 
 
 def _print_regimes(fits: dict[str, Any]) -> None:
-    table = Table(title=f"{fits['experiment']}: exponents (95% bootstrap interval over {fits['n_seeds']} seeds)")
-    for col in ("regime", "slice", "measured", "95% interval", "predicted"):
-        table.add_column(col, justify="left" if col in ("regime", "slice") else "right")
-    for name, r in fits["regimes"].items():
+    """The measured-against-predicted table of ``report.analysis.analyse`` (every text escaped for rich)."""
+    table = Table(title=Text(f"{fits['experiment']}: exponents (95% interval over {fits['n_seeds']} seeds)"))
+    for col in ("slice", "measured", "95% interval", "regime", "predicted", "agreement"):
+        table.add_column(col, justify="left" if col in ("slice", "regime", "agreement") else "right")
+    for r in fits["rows"]:
+        name = r["description"] if r["name"] in ("data", "data_at_largest_size", "size_at_largest_data") else \
+            f"{r['name']}: {r['description']}"
+        if "error" in r:
+            table.add_row(Text(name), "", "", Text(r["error"]), "", "")
+            continue
         lo, hi = r["ci95"]
-        table.add_row(name, r["description"], f"{r['exponent']:.3f}", f"[{lo:.3f}, {hi:.3f}]", f"{r['predicted']:g}")
+        agree = "no theory" if r["in_interval"] is None else ("inside" if r["in_interval"] else "OUTSIDE")
+        regime = r["regime"] if r["regime"] in ("variance_limited", "resolution_limited") else "steeper than 1" \
+            if r["regime"].startswith("steeper") else "undetermined"
+        table.add_row(Text(name), f"{r['exponent']:.3f}", f"[{lo:.3f}, {hi:.3f}]", Text(regime.replace("_", "-")),
+                      "-" if r["predicted"] is None else f"{r['predicted']:.3g}", agree)
     out_console.print(table)
     for problem in fits.get("problems", []):
-        console.print(f"[yellow]warning:[/] {problem}")
+        console.print(Text.assemble(("warning:", "yellow"), " ", problem), soft_wrap=True)
 
 
-def _open_store(path: Path, create: bool = False):
+def _open_store(path: Path, create: bool = False, readonly: bool = False):
+    """The store at ``path``; ``readonly`` for commands that only read (the file is never changed)."""
     from scalinglab.sweep.store import Store
 
-    return Store(path, create=create)
+    return Store(path, create=create, readonly=readonly)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -23,27 +27,62 @@ from scalinglab.cli._app import (
 )
 from scalinglab.errors import SpecError
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from scalinglab.fit.estimate import FitResult
+    from scalinglab.fit.regimes import Verdict
+    from scalinglab.fit.select import Selection
+
+
+class FitOptions:
+    """The data and column options of `fit DATA.csv`, for every command that fits a CSV (`report --csv`).
+
+    Use them as parameter defaults (Typer copies each option, so sharing them is safe), e.g.
+    ``y: Optional[str] = FitOptions.y``, and pass the values on by name: ``FIT_OPTION_NAMES`` lists the
+    keyword arguments of ``fit_csv_analysis`` and ``report_csv`` that they fill.
+    """
+
+    y = typer.Option(None, "--y", help="Loss column.")
+    x = typer.Option(None, "--x", help="Size column (twice for a joint law of N and D).")
+    form = typer.Option("auto", "--form", help="Law name, or auto (chosen by held-out error).")
+    loss = typer.Option("huber-log", "--loss", help="huber-log, ls or asymmetric.")
+    delta = typer.Option(1e-3, "--delta", help="Huber threshold on log residuals.")
+    bootstrap = typer.Option(1000, "--bootstrap", help="Bootstrap refits.")
+    resample = typer.Option("auto", "--resample", help="What the bootstrap resamples: residuals (fixed design), "
+                            "rows, or auto (residuals under --loss ls, rows otherwise); --group resamples whole "
+                            "groups.")
+    holdout_largest = typer.Option(0, "--holdout-largest", help="Hold out the K largest sizes.")
+    define = typer.Option(None, "--define", help='Derived column, e.g. "D=C/(6*N)".')
+    where = typer.Option(None, "--where", help="Row filter, e.g. \"split == 'fit'\".")
+    drop_highest = typer.Option(0, "--drop-highest", help="Drop the K highest losses.")
+    group = typer.Option(None, "--group", help="Resample whole groups (e.g. a seed column).")
+    predicted = typer.Option(None, "--predicted", help="Predicted exponent to compare with.")
+    compute = typer.Option(None, "--compute", help="Budgets C for the allocation, e.g. 1e21,1e23.")
+
+
+FIT_OPTION_NAMES = ("y", "x", "form", "loss", "delta", "bootstrap", "resample", "holdout_largest", "define", "where",
+                    "drop_highest", "group", "predicted", "compute")
+
 
 @app.command()
 @_guard
 def fit(
     data: Optional[Path] = typer.Argument(None, metavar="[DATA.csv]", help="CSV of measurements to fit."),
-    y: Optional[str] = typer.Option(None, "--y", help="Loss column."),
-    x: Optional[list[str]] = typer.Option(None, "--x", help="Size column (twice for a joint law of N and D)."),
-    form: str = typer.Option("auto", "--form", help="Law name, or auto (chosen by held-out error)."),
-    loss: str = typer.Option("huber-log", "--loss", help="huber-log, ls or asymmetric."),
-    delta: float = typer.Option(1e-3, "--delta", help="Huber threshold on log residuals."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap refits."),
-    resample: str = typer.Option("auto", "--resample", help="What the bootstrap resamples: residuals (fixed "
-                                 "design), rows, or auto (residuals under --loss ls, rows otherwise); --group "
-                                 "resamples whole groups."),
-    holdout_largest: int = typer.Option(0, "--holdout-largest", help="Hold out the K largest sizes."),
-    define: Optional[list[str]] = typer.Option(None, "--define", help='Derived column, e.g. "D=C/(6*N)".'),
-    where: Optional[list[str]] = typer.Option(None, "--where", help="Row filter, e.g. \"split == 'fit'\"."),
-    drop_highest: int = typer.Option(0, "--drop-highest", help="Drop the K highest losses."),
-    group: Optional[str] = typer.Option(None, "--group", help="Resample whole groups (e.g. a seed column)."),
-    predicted: Optional[float] = typer.Option(None, "--predicted", help="Predicted exponent to compare with."),
-    compute: Optional[str] = typer.Option(None, "--compute", help="Budgets C for the allocation, e.g. 1e21,1e23."),
+    y: Optional[str] = FitOptions.y,
+    x: Optional[list[str]] = FitOptions.x,
+    form: str = FitOptions.form,
+    loss: str = FitOptions.loss,
+    delta: float = FitOptions.delta,
+    bootstrap: int = FitOptions.bootstrap,
+    resample: str = FitOptions.resample,
+    holdout_largest: int = FitOptions.holdout_largest,
+    define: Optional[list[str]] = FitOptions.define,
+    where: Optional[list[str]] = FitOptions.where,
+    drop_highest: int = FitOptions.drop_highest,
+    group: Optional[str] = FitOptions.group,
+    predicted: Optional[float] = FitOptions.predicted,
+    compute: Optional[str] = FitOptions.compute,
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result as JSON here."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a figure here (PNG)."),
     store: Optional[Path] = typer.Option(None, "--store", help="Fit a stored experiment's four regimes instead."),
@@ -51,14 +90,14 @@ def fit(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables (use --json); errors and "
                                "warnings only."),
 ) -> None:
-    """Fit a scaling law to anyone's measurements (DATA.csv), or the four regimes of a stored experiment."""
+    """Fit a scaling law to anyone's measurements (DATA.csv), or every slice of a stored experiment against theory."""
     _quiet(quiet)
     if bootstrap < 0:
         raise SpecError(f"--bootstrap: must be non-negative, got {bootstrap}")
     if store is not None:
         if experiment is None:
             raise SpecError("--experiment: required with --store")
-        with _open_store(store) as st:
+        with _open_store(store, readonly=True) as st:
             fits = _analyse(st, experiment, bootstrap)
         _print_regimes(fits)
         if json_out:
@@ -66,18 +105,67 @@ def fit(
         return
     if data is None:
         raise SpecError("DATA.csv: give a CSV file to fit (or --store and --experiment)")
-    if not y or not x:
-        raise SpecError("--y and --x: name the loss column and at least one size column")
-    if len(x) > 2:
-        raise SpecError(f"--x: at most two size columns, got {len(x)}")
     result = _fit_csv(data, y, x, form, loss, delta, bootstrap, holdout_largest, define or [], where or [],
                       drop_highest, group, predicted, compute, plot, resample)
     if json_out:
         json_out.write_text(json.dumps(result, indent=2))
 
 
-def _fit_csv(data, y, x, form, loss, delta, bootstrap, holdout_largest, define, where, drop_highest, group,
-             predicted, compute, plot, resample="auto") -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class FitAnalysis:
+    """What `fit DATA.csv` computes: ``result`` is exactly what `fit --json` writes; the rest is for a page.
+
+    ``X`` (n, len(x)) and ``Y`` are the rows fitted or held out (after --define, --where and --drop-highest),
+    ``rows`` their line numbers in the CSV, ``held_out`` the mask of the rows held out. ``selection`` and
+    ``candidates`` (every candidate form's fit, without bootstrap) are set when the form was chosen (auto).
+    """
+
+    result: dict[str, Any]
+    fit: FitResult
+    X: np.ndarray
+    Y: np.ndarray
+    held_out: np.ndarray
+    rows: np.ndarray
+    groups: np.ndarray | None
+    y: str
+    x: list[str]
+    options: dict[str, Any]
+    selection: Selection | None = None
+    candidates: dict[str, FitResult] = dataclasses.field(default_factory=dict)
+    allocation: list[dict[str, Any]] | None = None
+    verdict: Verdict | None = None
+
+
+def _check_fit_options(y: Optional[str], x: Optional[list[str]], bootstrap: int) -> None:
+    if bootstrap < 0:
+        raise SpecError(f"--bootstrap: must be non-negative, got {bootstrap}")
+    if not y or not x:
+        raise SpecError("--y and --x: name the loss column and at least one size column")
+    if len(x) > 2:
+        raise SpecError(f"--x: at most two size columns, got {len(x)}")
+
+
+def _budgets(compute: Optional[str]) -> Optional[list[float]]:
+    if not compute:
+        return None
+    try:
+        return [float(v) for v in compute.split(",")]
+    except ValueError:
+        raise SpecError(f"--compute: expected comma-separated budgets such as 1e21,1e23, got {compute!r}") from None
+
+
+def fit_csv_analysis(data: Path, y: Optional[str], x: Optional[list[str]], *, form: str = "auto",
+                     loss: str = "huber-log", delta: float = 1e-3, bootstrap: int = 1000, resample: str = "auto",
+                     holdout_largest: int = 0, define: Optional[list[str]] = None, where: Optional[list[str]] = None,
+                     drop_highest: int = 0, group: Optional[str] = None, predicted: Optional[float] = None,
+                     compute: Optional[str] = None, progress: Optional[Callable[[int, int], None]] = None
+                     ) -> FitAnalysis:
+    """Fit a law to the CSV ``data`` as `fit DATA.csv` does (same options, same defaults), printing nothing.
+
+    Holds out the ``holdout_largest`` largest sizes, chooses the form by held-out error when ``form`` is auto,
+    fits it with a bootstrap (``progress(done, total)`` is told of it), and adds the regime verdict for one size
+    column or the compute-optimal allocation for two.
+    """
     import numpy as np
 
     from scalinglab.fit.allocate import compute_optimal
@@ -86,47 +174,106 @@ def _fit_csv(data, y, x, form, loss, delta, bootstrap, holdout_largest, define, 
     from scalinglab.fit.regimes import regime_verdict
     from scalinglab.fit.select import fit_with_holdout, holdout_mask, select_form
 
-    X, Y, groups, _ = prepare(read_csv(data), y=y, x=x, define=define, where=where, drop_highest=drop_highest,
-                              group=group, path=str(data))
+    _check_fit_options(y, x, bootstrap)
+    x = list(x)
+    define, where = list(define or []), list(where or [])
+    options = dict(form=form, loss=loss, delta=delta, bootstrap=bootstrap, resample=resample,
+                   holdout_largest=holdout_largest, define=define, where=where, drop_highest=drop_highest,
+                   group=group, predicted=predicted, compute=compute)
+    budgets = _budgets(compute) if len(x) == 2 else None
+    X, Y, groups, rows = prepare(read_csv(data), y=y, x=x, define=define, where=where, drop_highest=drop_highest,
+                                 group=group, path=str(data))
     held = holdout_mask(X, holdout_largest)
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    with _bar(*columns) as progress:
-        bar = progress.add_task("bootstrap", total=bootstrap)
-
-        def tick(done: int, total: int) -> None:
-            progress.update(bar, completed=done, total=total)
-
-        kwargs = dict(loss=loss, delta=delta, n_boot=bootstrap, groups=None if groups is None else groups[~held],
-                      progress=tick, resample=resample)
-        selection = None
-        if form == "auto":
-            selection = select_form(X, Y, holdout_largest, **{**kwargs, "n_boot": 0, "progress": None})
-            form = selection.best.form
-        fit_result = fit_with_holdout(get_law(form), X, Y, holdout_largest, **kwargs)
+    kwargs = dict(loss=loss, delta=delta, n_boot=bootstrap, groups=None if groups is None else groups[~held],
+                  progress=progress, resample=resample)
+    selection, candidates = None, {}
+    if form == "auto":
+        selection = select_form(X, Y, holdout_largest, **{**kwargs, "n_boot": 0, "progress": None})
+        candidates = selection.fits
+        form = selection.best.form
+    fit_result = fit_with_holdout(get_law(form), X, Y, holdout_largest, **kwargs)
     result: dict[str, Any] = fit_result.to_dict()
     if selection is not None:
         result["selection"] = selection.to_dict()
-    allocation = None
+    allocation = verdict = None
     if X.shape[1] == 2:
-        budgets = [float(v) for v in compute.split(",")] if compute else list(
-            np.geomspace(6 * X[:, 0].min() * X[:, 1].min(), 100 * 6 * (X[:, 0] * X[:, 1]).max(), 6))
+        if budgets is None:
+            budgets = list(np.geomspace(6 * X[:, 0].min() * X[:, 1].min(), 100 * 6 * (X[:, 0] * X[:, 1]).max(), 6))
         allocation = compute_optimal(fit_result, np.array(budgets))
         result["allocation"] = allocation
     elif X.shape[1] == 1:
         verdict = regime_verdict(X[~held, 0], Y[~held], groups=kwargs["groups"], predicted=predicted,
                                  n_boot=min(bootstrap, 500), loss=loss, delta=delta, resample=resample)
         result["regime"] = verdict.to_dict()
-    _print_fit(result, str(data), y, x)
+    return FitAnalysis(result=result, fit=fit_result, X=X, Y=Y, held_out=held, rows=rows, groups=groups, y=y, x=x,
+                       options=options, selection=selection, candidates=candidates, allocation=allocation,
+                       verdict=verdict)
+
+
+def _analysis_with_bar(data: Path, y, x, **options: Any) -> FitAnalysis:
+    """``fit_csv_analysis`` under the bootstrap progress bar of `fit`."""
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with _bar(*columns) as progress:
+        bar = progress.add_task("bootstrap", total=options.get("bootstrap", 1000))
+
+        def tick(done: int, total: int) -> None:
+            progress.update(bar, completed=done, total=total)
+
+        return fit_csv_analysis(data, y, x, progress=tick, **options)
+
+
+def _fit_csv(data, y, x, form, loss, delta, bootstrap, holdout_largest, define, where, drop_highest, group,
+             predicted, compute, plot, resample="auto") -> dict[str, Any]:
+    analysis = _analysis_with_bar(data, y, x, form=form, loss=loss, delta=delta, bootstrap=bootstrap,
+                                  resample=resample, holdout_largest=holdout_largest, define=define, where=where,
+                                  drop_highest=drop_highest, group=group, predicted=predicted, compute=compute)
+    _print_fit(analysis.result, str(data), y, x)
     if plot:
         from scalinglab.report.fitplots import plot_fit
 
-        plot_fit(fit_result, X, Y, held, plot, x, y, allocation)
-        out_console.print(f"plot: {plot}")
-    return result
+        plot_fit(analysis.fit, analysis.X, analysis.Y, analysis.held_out, plot, x, y, analysis.allocation)
+        out_console.print(f"plot: {escape(str(plot))}")
+    return analysis.result
+
+
+def _check_out_dir(out: Path, names: tuple[str, ...]) -> None:
+    """--out must be a folder (or not exist yet, under a folder) where the files ``names`` can be written."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"--out: {out} is a file")
+    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise SpecError(f"--out: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SpecError(f"--out: cannot write in {existing}")
+    for name in names:
+        if (out / name).is_dir():
+            raise SpecError(f"--out: {out / name} is a folder")
+
+
+def report_csv(data: Path, out: Path, y: Optional[str] = None, x: Optional[list[str]] = None, *,
+               form: str = "auto", loss: str = "huber-log", delta: float = 1e-3, bootstrap: int = 1000,
+               resample: str = "auto", holdout_largest: int = 0, define: Optional[list[str]] = None,
+               where: Optional[list[str]] = None, drop_highest: int = 0, group: Optional[str] = None,
+               predicted: Optional[float] = None, compute: Optional[str] = None) -> Path:
+    """`report --csv DATA.csv --out DIR`: fit as `fit` does (same options, progress bar and printed tables) and
+    write ``DIR/report.html`` (self-contained), ``DIR/fit.json`` (what `fit --json` writes) and the PNGs.
+
+    Returns the HTML path (not printed: the caller prints it). The output folder is checked before any work.
+    """
+    from scalinglab.report.fit_page import OUTPUT_FILES, write_fit_report
+
+    _check_out_dir(out, OUTPUT_FILES)
+    _check_fit_options(y, x, bootstrap)
+    analysis = _analysis_with_bar(data, y, x, form=form, loss=loss, delta=delta, bootstrap=bootstrap,
+                                  resample=resample, holdout_largest=holdout_largest, define=define, where=where,
+                                  drop_highest=drop_highest, group=group, predicted=predicted, compute=compute)
+    _print_fit(analysis.result, str(data), y, list(x))
+    return write_fit_report(analysis, Path(out), str(data))
 
 
 def _print_fit(result: dict[str, Any], source: str, y: str, x: list[str]) -> None:
-    table = Table(title=f"{result['form']} fitted to {y} against {', '.join(x)} in {source} "
+    table = Table(title=f"{result['form']} fitted to {escape(y)} against {escape(', '.join(x))} in {escape(source)} "
                         f"({result['n_points']} points, {result['loss']} loss, "
                         f"{result['n_bootstrap']} bootstrap refits of {result['resample']})")
     for col in ("parameter", "value", "std. error", "95% interval"):
@@ -164,4 +311,4 @@ def _print_fit(result: dict[str, Any], source: str, y: str, x: list[str]) -> Non
                           f"[{ci[0]:.3g}, {ci[1]:.3g}]" if ci else "")
         out_console.print(table)
     for w in result["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}")
+        console.print(f"[yellow]warning:[/] {escape(w)}")

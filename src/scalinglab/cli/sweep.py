@@ -19,12 +19,14 @@ from scalinglab.cli._app import (
     _guard,
     _open_store,
     _print_regimes,
+    _quiet,
     _report_failures,
     _run,
     app,
     console,
     out_console,
 )
+from scalinglab.cli.fit import FitOptions, report_csv
 from scalinglab.errors import SpecError
 
 
@@ -82,18 +84,55 @@ def run(
 @app.command()
 @_guard
 def report(
-    store: Path = typer.Option(..., "--store", help="SQLite store."),
-    experiment: str = typer.Option(..., "--experiment", help="Experiment (spec name) to report."),
+    store: Optional[Path] = typer.Option(None, "--store", help="SQLite store."),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="Experiment (spec name) to report."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Report anyone's measurements instead: a CSV, "
+                                            "with the column options of `fit`."),
     out: Path = typer.Option(Path("report"), "--out", help="Output folder."),
+    y: Optional[str] = FitOptions.y,
+    x: Optional[list[str]] = FitOptions.x,
+    form: str = FitOptions.form,
+    loss: str = FitOptions.loss,
+    delta: float = FitOptions.delta,
+    bootstrap: int = FitOptions.bootstrap,
+    resample: str = FitOptions.resample,
+    holdout_largest: int = FitOptions.holdout_largest,
+    define: Optional[list[str]] = FitOptions.define,
+    where: Optional[list[str]] = FitOptions.where,
+    drop_highest: int = FitOptions.drop_highest,
+    group: Optional[str] = FitOptions.group,
+    predicted: Optional[float] = FitOptions.predicted,
+    compute: Optional[str] = FitOptions.compute,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables; errors and warnings only."),
 ) -> None:
-    """Write a self-contained HTML report, PNGs and fits.json for a stored experiment."""
-    from scalinglab.report.html import write_report
+    """Write an HTML report with PNGs and its JSON, for a stored experiment or for anyone's measurements (--csv).
 
-    with _open_store(store) as st:
-        fits = _analyse(st, experiment)
+    With --store and --experiment: every slice's law against theory. With --csv and fit's column options: the
+    data, each candidate law, the chosen one, bands, residuals and, for a joint law, the compute-optimal
+    allocation; its numbers are those of `fit` with the same options.
+    """
+    from scalinglab.report.html import check_out_dir, write_report
+
+    _quiet(quiet)
+    if csv_path is not None:
+        if store is not None or experiment is not None:
+            raise SpecError("--csv: give either --csv or --store with --experiment, not both")
+        options = dict(y=y, x=x, form=form, loss=loss, delta=delta, bootstrap=bootstrap, resample=resample,
+                       holdout_largest=holdout_largest, define=define, where=where, drop_highest=drop_highest,
+                       group=group, predicted=predicted, compute=compute)
+        path = report_csv(csv_path, out, **options)
+        out_console.print(Text(f"report: {path}"))
+        return
+    if store is None or experiment is None:
+        raise SpecError("--store and --experiment: name the stored experiment to report (or give --csv)")
+    if bootstrap < 0:
+        raise SpecError(f"--bootstrap: must be non-negative, got {bootstrap}")
+    check_out_dir(out)
+    with _open_store(store, readonly=True) as st:
+        fits = _analyse(st, experiment, bootstrap)
         path = write_report(st.measurements(experiment), fits, out)
     _print_regimes(fits)
-    out_console.print(f"report: {path}")
+    out_console.print(Text(f"report: {path}"))
 
 
 @app.command()
@@ -107,7 +146,7 @@ def export(
     """Export stored measurements, one row per point with extra metrics as columns."""
     if format not in ("csv", "parquet"):
         raise SpecError(f"--format: must be csv or parquet, got {format!r}")
-    with _open_store(store) as st:
+    with _open_store(store, readonly=True) as st:
         rows = st.rows(experiment)
     columns = list(dict.fromkeys(k for row in rows for k in row))
     if format == "parquet":
@@ -140,7 +179,7 @@ def store_check(
 ) -> None:
     """Verify STORE (SQLite integrity, schema, keys) and summarise points, failed seeds and compute time per
     experiment. Exit status 1 if a check fails."""
-    with _open_store(path) as st:
+    with _open_store(path, readonly=True) as st:
         summary = st.check()
     if json_out:
         sys.stdout.write(json.dumps(summary) + "\n")

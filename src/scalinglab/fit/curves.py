@@ -30,6 +30,7 @@ class CurveFit:
     n_seeds: int
     offset_fixed: float | None
     warnings: tuple[str, ...] = ()
+    samples: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)  # bootstrap (E, A, alpha)
 
     @property
     def exponent(self) -> float:
@@ -37,6 +38,17 @@ class CurveFit:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return power_law_offset(x, self.params["E"], self.params["A"], self.params["alpha"])
+
+    def band(self, x: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Pointwise ``level`` interval of the fitted curve at ``x`` over the bootstrap refits (NaN without any)."""
+        x = np.asarray(x, dtype=float)
+        if self.samples is None or len(self.samples) < 20:
+            return np.full(x.shape, np.nan), np.full(x.shape, np.nan)
+        E, A, alpha = (self.samples[:, i, None] for i in range(3))
+        curves = E + A * x[None, :] ** -alpha
+        q = 50.0 * (1.0 - level)
+        lo, hi = np.percentile(curves, [q, 100.0 - q], axis=0)
+        return lo, hi
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +91,52 @@ def _profile(x: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarr
     A = np.where(clip, (sb1 - E * sab) / sbb, A)
     resid = E[:, None] * a[None, :] + A[:, None] * b - 1.0
     return np.sum(resid**2, axis=1), E, A
+
+
+def _profile_rows(x: np.ndarray, Y: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_profile` for many curves at once: ``Y`` (m, n_x), ``alphas`` (m, k) -> cost, E, A, each (m, k)."""
+    w = 1.0 / Y  # (m, n)
+    b = x[None, None, :] ** -alphas[:, :, None] * w[:, None, :]  # (m, k, n)
+    saa = np.sum(w * w, axis=1)[:, None]
+    sbb = np.sum(b * b, axis=2)
+    sab = np.einsum("mkn,mn->mk", b, w)
+    sa1 = np.sum(w * Y * w, axis=1)[:, None]
+    sb1 = np.einsum("mkn,mn->mk", b, Y * w)
+    det = saa * sbb - sab**2
+    ymax = Y.max(axis=1)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        E = (sbb * sa1 - sab * sb1) / det
+        A = (saa * sb1 - sab * sa1) / det
+    clip = ~np.isfinite(E) | (E < 0) | (E > ymax)
+    E = np.where(clip, np.clip(np.nan_to_num(E), 0.0, ymax), E)
+    A = np.where(clip, (sb1 - E * sab) / sbb, A)
+    resid = E[:, :, None] * w[:, None, :] + A[:, :, None] * b - 1.0
+    return np.sum(resid**2, axis=2), E, A
+
+
+def _fit_free_offset_rows(x: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """:func:`_fit_free_offset` for every row of ``Y`` at once: the same alpha grid, then a golden-section search
+    in the bracket around each row's best grid point, run to the scalar search's tolerance (1e-8). Returns
+    (m, 3) rows of (E, A, alpha)."""
+    m = Y.shape[0]
+    grid = np.linspace(0.01, 4.0, 200)
+    cost, _, _ = _profile_rows(x, Y, np.broadcast_to(grid, (m, grid.size)))
+    k = np.argmin(cost, axis=1)
+    lo, hi = grid[np.maximum(k - 1, 0)], grid[np.minimum(k + 1, grid.size - 1)]
+    g = (np.sqrt(5.0) - 1.0) / 2.0
+    c, d = hi - g * (hi - lo), lo + g * (hi - lo)
+    fc = _profile_rows(x, Y, c[:, None])[0][:, 0]
+    fd = _profile_rows(x, Y, d[:, None])[0][:, 0]
+    while np.max(hi - lo) > 1e-8:
+        left = fc < fd  # the minimum lies in [lo, d]: d becomes the new upper probe
+        hi, lo = np.where(left, d, hi), np.where(left, lo, c)
+        probe = np.where(left, hi - g * (hi - lo), lo + g * (hi - lo))
+        fp = _profile_rows(x, Y, probe[:, None])[0][:, 0]
+        c, d, fc, fd = (np.where(left, probe, d), np.where(left, c, probe),
+                        np.where(left, fp, fd), np.where(left, fc, fp))
+    alpha = 0.5 * (lo + hi)
+    _, E, A = _profile_rows(x, Y, alpha[:, None])
+    return np.column_stack([E[:, 0], A[:, 0], alpha])
 
 
 def _fit_free_offset(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
@@ -134,8 +192,14 @@ def fit_power_law(
     n = y.shape[0]
     boots = []
     if n > 1 and n_boot > 0:
-        for _ in range(n_boot):
-            boots.append(fit(y[rng.integers(0, n, n)].mean(axis=0)))
+        means = np.array([y[rng.integers(0, n, n)].mean(axis=0) for _ in range(n_boot)])
+        if offset is None:  # every refit at once (the same search, vectorised over the resamples)
+            ok = np.all(means > 0, axis=1)
+            boots = np.full((n_boot, 3), np.nan)
+            if ok.any():
+                boots[ok] = _fit_free_offset_rows(x, means[ok])
+        else:
+            boots = [fit(m) for m in means]
     boots = np.array(boots, dtype=float).reshape(-1, 3)
     boots = boots[np.all(np.isfinite(boots), axis=1)]
     names = ("E", "A", "alpha")
@@ -160,4 +224,5 @@ def fit_power_law(
         n_seeds=n,
         offset_fixed=None if offset is None else float(offset),
         warnings=tuple(warnings),
+        samples=boots if len(boots) else None,
     )

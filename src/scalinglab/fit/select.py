@@ -50,11 +50,12 @@ def fit_with_holdout(law: Law, X: np.ndarray, y: np.ndarray, k: int, **kwargs: A
 
 @dataclasses.dataclass(frozen=True)
 class Selection:
-    """Held-out scores of the candidate forms and the chosen fit."""
+    """Held-out scores of the candidate forms, every candidate's fit and the chosen one."""
 
     best: FitResult
     scores: dict[str, float]
     errors: dict[str, str]
+    fits: dict[str, FitResult] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"chosen": self.best.form, "holdout_rmse_log": self.scores, "failed": self.errors}
@@ -83,4 +84,4 @@ def select_form(X: np.ndarray, y: np.ndarray, k: int, forms: tuple[str, ...] | N
     if not fits:
         raise DataError("fit: no candidate form could be fitted: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
     best = min(scores, key=lambda n: scores[n])
-    return Selection(best=fits[best], scores=scores, errors=errors)
+    return Selection(best=fits[best], scores=scores, errors=errors, fits=fits)

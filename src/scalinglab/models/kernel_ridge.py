@@ -168,6 +168,12 @@ class KernelRidge:
         kw = {"block": self.block, "dtype": np.dtype(self.dtype).type}
         return arch.ntk(X, Y, **kw) if self.kernel == "ntk" else arch.nngp(X, Y, **kw)
 
+    def properties(self) -> dict[str, float]:
+        """What theory needs of the model: whether the size knob counts random features (exact kernels have
+        no size knob)."""
+        random = self.features == "random"
+        return {"random_features": float(random), "size_knob": float(random)}
+
     def learning_curve(self, task, data_sizes: list[int], model_sizes: list[int],
                        rng: np.random.Generator) -> list[Measurement]:
         """Train and test losses at every (D, P) of the grid for one seed: one draw of D_max training and
@@ -189,7 +195,9 @@ class KernelRidge:
                 rows = teacher_average_curve(K, Kt, self._test_diagonal(Xte), ds, r, rng)
             else:
                 rows = nested_cholesky_curve(K, Kt, Ytr, Yte, ds, r)
-            sizes = sorted({int(p) for p in model_sizes}) or [0]
+            sizes = sorted({int(p) for p in model_sizes}) or [0]  # an exact kernel has no size knob: 0 stands for it
+            if sizes[0] < 0:
+                raise SpecError(f"grid.size: sizes must be non-negative integers, got {sizes}")
             share = (time.perf_counter() - t0) / len(rows) / len(sizes)
             return [Measurement(d, p, -1, tr, te, share, {"ridge_absolute": r, "exact_kernel": 1.0})
                     for d, tr, te in rows for p in sizes]

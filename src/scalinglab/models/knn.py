@@ -290,3 +290,112 @@ class EuclideanNearestNeighbours:
                 train = float(np.mean((model.predict(X[:d]) - y[:d]) ** 2))
                 out.append(Measurement(d, k, -1, train, test, time.perf_counter() - t0))
         return out
+
+
+@dataclasses.dataclass
+class GraphKNN:
+    """The sweep's ``Model`` on percolation tasks (spec ``[model] kind = "graph_knn"``): the paper's regressor with
+    N degrees of freedom (the size knob) trained on D i.i.d. samples (Brill 2024, Steps 1-3 of the toy experiment).
+
+    Cluster k (rank k, size s_k) gets dof_k = min(n_k(N), D s_k / sum(s)) DOF: n_k(N) is the optimal allocation
+    of N DOF for unlimited data (``theory.percolation.optimal_allocation``, with the task's alpha and this
+    model's c / D = 2 / fractal dimension), D s_k / sum(s) the expected share of D samples, each sample one DOF.
+    Its training fraction is dof_k sigma_k / s_k (at most 0.95), sigma_k the conversion factor (training examples
+    per DOF): fitted per cluster from ``fractions`` training fractions (Step 1), or the number ``conversion``.
+    At large D this is the paper's model scaling, at large N its data scaling.
+
+    Every random draw of a seed happens before the grid is looked at: each cluster's site order and one uniform
+    per cluster, whose binomial quantile is the cluster's training count. Training sets are therefore nested in
+    D and N, and a point's loss does not depend on the other points of the grid.
+    """
+
+    shrinkage: bool = True
+    conversion: str | float = "fitted"
+    fractions: int = 30
+    p_test: float | None = None
+    name: str = "graph_knn"
+
+    APPROXIMATION_ORDER = 2.0  # c: nearest neighbour is a piecewise-constant approximator
+
+    def properties(self) -> dict[str, float]:
+        """What theory needs of the model: the approximation order c (loss n^-(c/D) of a cluster with n DOF)."""
+        return {"approximation_order": self.APPROXIMATION_ORDER}
+
+    def _check(self, task, data_sizes, model_sizes) -> tuple[list[int], list[int]]:
+        if not hasattr(task, "forest"):
+            raise SpecError(f"task: {self.name} needs a percolation task, got {getattr(task, 'name', task)!r}")
+        if self.conversion != "fitted" and not (isinstance(self.conversion, (int, float)) and self.conversion >= 1):
+            raise SpecError(f"model.conversion: 'fitted' or a number >= 1, got {self.conversion!r}")
+        if int(self.fractions) != self.fractions or self.fractions < 3:
+            raise SpecError(f"model.fractions: an integer >= 3, got {self.fractions!r}")
+        if self.p_test is not None and not 0.0 < self.p_test < 1.0:
+            raise SpecError(f"model.p_test: must lie in (0, 1), got {self.p_test!r}")
+        ds = sorted({int(d) for d in data_sizes})
+        ns = sorted({int(n) for n in model_sizes})
+        if not ds or not ns or ds[0] < 1 or ns[0] < 1:
+            raise SpecError(f"grid: data sizes and DOF must be positive integers, got {data_sizes} and {model_sizes}")
+        return ds, ns
+
+    def learning_curve(self, task, data_sizes: list[int], model_sizes: list[int],
+                       rng: np.random.Generator) -> list[Measurement]:
+        from scipy.stats import binom
+
+        from scalinglab.tasks.percolation.estimators import conversion_factors
+        from scalinglab.theory.percolation import optimal_allocation
+
+        ds, ns = self._check(task, data_sizes, model_sizes)
+        t0 = time.perf_counter()
+        f = task.forest
+        props = task.properties()
+        alpha, e = float(props["alpha"]), self.APPROXIMATION_ORDER / float(props["fractal_dimension"])
+        tree = TreeLevels.from_forest(f.parent, f.depth)
+        model = ForestNearestNeighbour(tree, f.values, f.site_cluster_size, self.shrinkage)
+        cluster = f.cluster[tree.order]
+        values = f.values[tree.order]
+        ranks = task.ranks(rng)[tree.order]
+        quantile = rng.random(f.n_clusters)
+        n_test = np.zeros_like(f.sizes) if self.p_test is None else np.round(self.p_test * f.sizes).astype(np.int64)
+        site_test = n_test[cluster]
+        test = ranks < site_test  # in a cluster's order: n_test test sites first, then the training sites
+        pool = f.sizes - n_test  # sites a cluster may train on
+
+        def losses(n_train: np.ndarray) -> tuple[float, np.ndarray]:
+            train = ~test & (ranks < site_test + np.take(n_train, cluster))
+            err = (model.predict(train) - values) ** 2
+            where = ~train if self.p_test is None else test
+            counts = np.bincount(cluster, weights=where, minlength=f.n_clusters)
+            per = np.divide(np.bincount(cluster, weights=err * where, minlength=f.n_clusters), counts,
+                            out=np.zeros(f.n_clusters), where=counts > 0)
+            weight = f.sizes if self.p_test is None else n_test
+            return float(np.sum(weight * per) / np.sum(weight)), per
+
+        def counts_for(p: np.ndarray) -> np.ndarray:
+            return binom.ppf(quantile, pool, np.clip(p, 0.0, 0.95)).astype(np.int64)
+
+        if self.conversion == "fitted":
+            target = np.geomspace(1.0, 0.95 * pool, int(self.fractions)).T
+            n_conv = np.zeros_like(target)
+            loss_conv = np.zeros_like(target)
+            for j in range(target.shape[1]):
+                n_conv[:, j] = counts_for(target[:, j] / pool)
+                loss_conv[:, j] = losses(n_conv[:, j])[1]
+            sigma = conversion_factors(n_conv, loss_conv, f.sizes, exponent=e)
+        else:
+            sigma = np.full(f.n_clusters, float(self.conversion))
+        setup = time.perf_counter() - t0
+        k = np.arange(1, f.n_clusters + 1)
+        share = f.sizes / f.sizes.sum()
+        allocation = {n: optimal_allocation(float(n), k, alpha, e) for n in ns}
+        out = []
+        for d in ds:
+            for n in ns:
+                t = time.perf_counter()
+                dof = np.minimum(allocation[n], d * share)
+                n_train = counts_for(dof * sigma / pool)
+                test_loss, _ = losses(n_train)
+                out.append(Measurement(d, n, -1, 0.0, test_loss, time.perf_counter() - t + setup / (len(ds) * len(ns)),
+                                       {"dof_used": float(dof.sum()), "training_sites": float(n_train.sum()),
+                                        "clusters_learned": float(np.sum(n_train > 0)),
+                                        "sigma_median": float(np.median(sigma))}))
+        return out
+

@@ -65,6 +65,10 @@ class RandomFeatures:
         if not np.isfinite(self.ridge) or self.ridge < 0:
             raise SpecError(f"model.ridge: must be non-negative, got {self.ridge!r}")
 
+    def properties(self) -> dict[str, float]:
+        """What theory needs of the model: its size knob counts random features."""
+        return {"random_features": 1.0}
+
     def learning_curve(
         self,
         task: TeacherStudent,

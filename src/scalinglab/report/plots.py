@@ -111,3 +111,68 @@ def regime_panels(measurements: list[Measurement], fits: dict[str, Any], path: P
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def slice_figure(measurements: list[Measurement], fits: dict[str, Any], axis: str, path: Path) -> Path | None:
+    """Loss against D (axis "data") or the model size for a few values of the other size, mean over seeds with
+    16-84% bars; on each slice of ``fits["rows"]`` along this axis the fitted law with its 95% band and the
+    prediction (theory's curve where it gives one, else its slope through the fit's middle); below, the log
+    residuals of those fits. None when the axis has fewer than 2 sizes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    ds, ps = fits["grid"]["data"], fits["grid"]["size"]
+    xs, others = (ds, ps) if axis == "data" else (ps, ds)
+    if len(xs) < 2:
+        return None
+    size_name = "D" if axis == "data" else "N"
+    other_name = "N" if axis == "data" else "D"
+    rows = [r for r in fits.get("rows", []) if r["axis"] in ((axis,) if axis == "data" else ("size", "model"))
+            and r.get("subtract") is None and "fit" in r]
+    fig = Figure(figsize=(8.6, 6.4))
+    FigureCanvasAgg(fig)
+    ax, res = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    shown = sorted(set(_pick(others)) | {r["fixed"] for r in rows})
+    colors = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(shown)))
+    mode = "data" if axis == "data" else "model"
+    for color, other in zip(colors, shown, strict=True):
+        x, mean, lo, hi = seed_summary(measurements, mode, other, xs)
+        if x.size == 0:
+            continue
+        ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="o-", ms=3.5, lw=0.8, color=color, capsize=2,
+                    label=f"{other_name} = {other}")
+        for r in rows:
+            if r["fixed"] != other:
+                continue
+            band, p = r["band"], r["fit"]["params"]
+            bx = np.array(band["x"])
+            ax.plot(bx, p["E"] + p["A"] * bx ** -p["alpha"], "-", color="C3", lw=1.8,
+                    label=f"fit {r['law']}: alpha = {r['exponent']:.3f}")
+            if np.all(np.isfinite(band["lo"])):
+                ax.fill_between(bx, band["lo"], band["hi"], color="C3", alpha=0.18, lw=0)
+            pred = r.get("prediction") or {}
+            fx = np.array(r["fit"]["x"])
+            if pred.get("curve"):
+                ax.plot(fx, pred["curve"], "k:", lw=1.6, label=f"theory: alpha = {r['predicted']:.3f}")
+            elif r.get("predicted") is not None:
+                mid = float(np.sqrt(fx.min() * fx.max()))
+                e0 = p["E"] if r["offset"] is None else r["offset"]
+                ymid = p["E"] + p["A"] * mid ** -p["alpha"]
+                ax.plot(bx, e0 + (ymid - e0) * (bx / mid) ** -r["predicted"], "k:", lw=1.6,
+                        label=f"predicted slope {r['predicted']:.3g}")
+            fitted = p["E"] + p["A"] * fx ** -p["alpha"]
+            res.plot(fx, np.log(np.array(r["fit"]["y"]) / fitted), "o-", color=color, ms=4,
+                     label=f"{other_name} = {other}")
+    for a in (ax, res):
+        a.set_xscale("log")
+        a.grid(True, which="both", alpha=0.2)
+    ax.set_yscale("log")
+    ax.set_ylabel("test loss (mean over seeds, 16-84%)")
+    ax.set_title(f"loss against {size_name}; fits and predictions on the slices of the table", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    res.axhline(0.0, color="gray", lw=0.8)
+    res.set_ylabel("log(mean / fit)")
+    res.set_xlabel("data size D" if axis == "data" else "model size N")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path

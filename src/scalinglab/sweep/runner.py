@@ -4,6 +4,11 @@ Every random draw of a seed comes from SeedSequence(spec fingerprint, seed), so 
 the executor, the number of workers or the order in which seeds finish. This process (the driver) is the only
 writer to the store; each finished seed is written in one transaction. A seed whose job raises is retried up to
 ``retries`` times and then recorded in the store as failed, with its error; the other seeds go on.
+
+Every job runs with ``BLAS_THREADS`` (one) BLAS thread, in every execution mode: in this process (one worker), on
+the local process pool and on a Dask cluster. A BLAS library's results depend on its thread count (how sums are
+split), so one fixed count makes the stored numbers bit-identical whatever the executor or number of workers;
+the parallelism is across jobs.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from scalinglab.sweep.store import Store, check_finite, point_key
 Progress = Callable[[int, int], None]
 Compute = Callable[[Spec, int, "int | None"], list[Measurement]]
 RETRIES = 2
+BLAS_THREADS = 1  # BLAS threads of every job, whatever the executor: the numbers do not depend on the mode
 
 
 def seed_rng(fingerprint: str, seed: int) -> np.random.Generator:
@@ -35,12 +41,14 @@ def seed_rng(fingerprint: str, seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(fingerprint, 16), spawn_key=(seed,)))
 
 
-def run_seed(spec: Spec, seed: int, blas_threads: int | None = None) -> list[Measurement]:
-    """Every grid point of one seed (the model computes the nested grid in one pass)."""
+def run_seed(spec: Spec, seed: int, blas_threads: int | None = BLAS_THREADS) -> list[Measurement]:
+    """Every grid point of one seed (the model computes the nested grid in one pass), with ``blas_threads``
+    BLAS threads (default ``BLAS_THREADS``, as in a sweep; None: the library's own setting)."""
     return run_seeds(spec, (seed,), blas_threads)[0]
 
 
-def run_seeds(spec: Spec, seeds: tuple[int, ...], blas_threads: int | None = None) -> list[list[Measurement]]:
+def run_seeds(spec: Spec, seeds: tuple[int, ...],
+              blas_threads: int | None = BLAS_THREADS) -> list[list[Measurement]]:
     """Every grid point of several seeds, one list per seed. A model with ``learning_curves`` (such as ``mlp``)
     computes them together, training the networks of every seed in the same batched runs; any other model runs
     its ``learning_curve`` seed by seed."""
@@ -63,14 +71,16 @@ def seeds_per_job(spec: Spec) -> int:
     return int(getattr(spec.model, "seeds_per_job", 1))
 
 
-def _job(compute: Compute | None, spec: Spec, seeds: tuple[int, ...], blas_threads: int | None,
-         attempt: int) -> list[list[Measurement]]:
-    """One attempt at one job: ``compute`` on its one seed, or (``compute`` None) :func:`run_seeds` on all of its
-    seeds. ``attempt`` only makes each try a distinct task for executors that cache by arguments (Dask's pure
-    tasks), so a retry is computed again."""
-    if compute is None:
-        return run_seeds(spec, seeds, blas_threads)
-    return [compute(spec, seed, blas_threads) for seed in seeds]
+def _job(compute: Compute | None, spec: Spec, seeds: tuple[int, ...], attempt: int) -> list[list[Measurement]]:
+    """One attempt at one job, under ``BLAS_THREADS`` BLAS threads wherever it runs: ``compute`` on its one seed,
+    or (``compute`` None) :func:`run_seeds` on all of its seeds. ``attempt`` only makes each try a distinct task
+    for executors that cache by arguments (Dask's pure tasks), so a retry is computed again."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=BLAS_THREADS):
+        if compute is None:
+            return run_seeds(spec, seeds, BLAS_THREADS)
+        return [compute(spec, seed, BLAS_THREADS) for seed in seeds]
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -126,7 +136,7 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
 
     Without ``executor``, ``workers`` processes (default: all cores) each take one seed at a time; with one
     worker everything runs in this process. ``executor`` is any ``concurrent.futures.Executor`` (or a Dask
-    ``Client``); it receives ``compute(spec, seed, None)`` calls (default ``run_seed``), at most
+    ``Client``); it receives ``compute(spec, seed, BLAS_THREADS)`` calls (default ``run_seed``), at most
     ``max_in_flight`` at a time (default: all). A seed whose job raises is retried up to ``retries`` times, then
     recorded with ``Store.record_failure``; read them with ``Store.failures``. ``progress(done, total)`` is
     called in points after each stored seed. Without ``compute``, a model that batches seeds (``seeds_per_job``
@@ -150,13 +160,11 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
     if not queue:
         return 0
     own_pool = executor is None
-    threads: int | None = None
     if own_pool:
         workers = min(workers or os.cpu_count() or 1, len(queue))
         if workers == 1:
             executor, max_in_flight = InlineExecutor(), 1
         else:
-            threads = max(1, (os.cpu_count() or 1) // workers)
             executor, max_in_flight = _local_pool(workers), workers
     else:
         executor = as_executor(executor)
@@ -179,7 +187,7 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
     def refill() -> None:
         while queue and len(in_flight) < window:
             job = queue.popleft()
-            in_flight[executor.submit(_job, compute, spec, job, threads, attempts[job])] = job
+            in_flight[executor.submit(_job, compute, spec, job, attempts[job])] = job
 
     try:
         refill()

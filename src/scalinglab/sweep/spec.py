@@ -7,7 +7,7 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -54,6 +54,9 @@ class TeacherStudentSpec(_Strict):
 
 
 class RandomFeaturesSpec(_Strict):
+    """Least squares on P random projections of the teacher-student features (exact population losses)."""
+
+    TASKS: ClassVar[tuple[str, ...]] = ("teacher_student",)
     kind: Literal["random_features"]
     ridge: float = Field(default=1e-8, ge=0, allow_inf_nan=False)
 
@@ -94,6 +97,7 @@ class ManifoldSpec(_Strict):
 class KernelRidgeSpec(_Strict):
     """Kernel ridge regression with the NNGP/NTK of a fully connected network, or its random features."""
 
+    TASKS: ClassVar[tuple[str, ...]] = ("manifold", "hypercube", "real", "percolation")
     kind: Literal["kernel_ridge"]
     depth: int = Field(default=2, ge=1, le=64)
     activation: Literal["relu", "erf"] = "relu"
@@ -166,6 +170,7 @@ class MLPSpec(_Strict):
     """Fully connected networks trained by ``models.mlp`` (size knob: hidden width); every (D, width) of
     ``seeds_per_job`` consecutive seeds is trained in a few batched runs of one job."""
 
+    TASKS: ClassVar[tuple[str, ...]] = ("teacher_student", "manifold", "hypercube", "real", "quanta", "percolation")
     kind: Literal["mlp"]
     depth: int = Field(default=2, ge=1, le=64)
     activation: Literal["relu", "erf", "tanh"] = "relu"
@@ -200,8 +205,108 @@ class MLPSpec(_Strict):
         return MLP(**self.model_dump(exclude={"kind", "seeds_per_job"}))
 
 
-TaskSpec = Annotated[Union[TeacherStudentSpec, ManifoldSpec, HypercubeSpec, RealSpec], Field(discriminator="kind")]
-ModelSpec = Annotated[Union[RandomFeaturesSpec, KernelRidgeSpec, MLPSpec], Field(discriminator="kind")]
+class PercolationSpec(_Strict):
+    """Critical Bethe-lattice clusters as one data set (Brill 2024): ``n_clusters`` clusters with
+    ``min_size <= s <= max_size`` grown as Galton-Watson trees at p_c = 1/(z - 1), fixed by ``cluster_seed``.
+
+    The lattice itself gives the mean-field cluster-size exponent tau = 5/2; another ``tau`` in (2, 3) keeps each
+    grown cluster with probability proportional to s^(5/2 - tau), which turns the cluster numbers n_s ~ s^-5/2
+    into s^-tau and leaves every cluster's shape (fractal dimension 4) as it is. ``n_clusters`` defaults to the
+    paper's int((max_size / min_size)^(tau - 2)). ``embedding`` > 0 places the sites in R^embedding by a
+    branching random walk (``tasks.percolation.embed``), the input of Euclidean models; 0 keeps the graph."""
+
+    kind: Literal["percolation"]
+    tau: float = Field(default=2.5, gt=2, lt=3, allow_inf_nan=False)
+    z: int = Field(default=200, ge=3, le=100_000)
+    min_size: int = Field(default=30, ge=1)
+    max_size: int = Field(default=30_000, ge=1, le=10**8)
+    n_clusters: int | None = Field(default=None, ge=1, le=100_000)
+    embedding: int = Field(default=0, ge=0, le=1024)
+    cluster_seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> PercolationSpec:
+        if self.min_size > self.max_size:
+            raise ValueError(f"min_size: {self.min_size} is greater than max_size ({self.max_size})")
+        return self
+
+    def clusters(self) -> int:
+        """The number of clusters kept (``n_clusters``, or the paper's rule)."""
+        from scalinglab.tasks.percolation.bethe_task import default_clusters
+
+        return self.n_clusters or default_clusters(self.min_size, self.max_size, self.tau)
+
+    def build(self):
+        from scalinglab.tasks.percolation.bethe_task import bethe_task
+
+        return bethe_task(tau=self.tau, z=self.z, min_size=self.min_size, max_size=self.max_size,
+                          n_clusters=self.clusters(), embedding=self.embedding, cluster_seed=self.cluster_seed)
+
+
+class QuantaSpec(_Strict):
+    """Multitask sparse parity (Michaud et al. 2023): ``n_tasks`` subtasks (quanta) of ``k``-bit parities on
+    ``n_bits`` task bits, subtask i drawn with frequency ~ i^-zipf_exponent."""
+
+    kind: Literal["quanta"]
+    n_tasks: int = Field(default=50, ge=1, le=4096)
+    n_bits: int = Field(default=16, ge=1, le=62)
+    k: int = Field(default=3, ge=1)
+    zipf_exponent: float = Field(default=2.0, gt=1, allow_inf_nan=False)
+    test_per_task: int = Field(default=2000, ge=1)
+    task_seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _parities(self) -> QuantaSpec:
+        import math
+
+        if self.k > self.n_bits:
+            raise ValueError(f"k: must be at most n_bits = {self.n_bits}, got {self.k}")
+        if math.comb(self.n_bits, self.k) < self.n_tasks:
+            raise ValueError(f"n_tasks: {self.n_tasks} subtasks need distinct relevant-bit sets, but only "
+                             f"C({self.n_bits}, {self.k}) = {math.comb(self.n_bits, self.k)} exist")
+        return self
+
+    def build(self):
+        from scalinglab.tasks.quanta import MultitaskSparseParity
+
+        return MultitaskSparseParity(n_tasks=self.n_tasks, n_bits=self.n_bits, k=self.k,
+                                     zipf_exponent=self.zipf_exponent, seed=self.task_seed,
+                                     test_per_task=self.test_per_task)
+
+
+class GraphKNNSpec(_Strict):
+    """Brill's graph nearest-neighbour regressor with shrinkage y_nn / (1 + r / sqrt(s)) (``models.knn.GraphKNN``).
+    Size knob: N degrees of freedom (DOF), allocated over clusters by the optimal rule n_k(N); data: D i.i.d.
+    samples, D s_k / sum(s) DOF for cluster k; a cluster uses the smaller of the two, times its conversion factor
+    sigma_k (training examples per DOF): ``conversion = "fitted"`` measures sigma_k per cluster (the paper's
+    Step 1, over ``fractions`` training fractions), a number uses that sigma for every cluster. ``p_test``: the
+    paper's test draw (round(p_test s) test sites per cluster); none: every site not used for training."""
+
+    TASKS: ClassVar[tuple[str, ...]] = ("percolation",)
+    kind: Literal["graph_knn"]
+    shrinkage: bool = True
+    conversion: Union[Literal["fitted"], Annotated[float, Field(ge=1, allow_inf_nan=False)]] = "fitted"
+    fractions: int = Field(default=30, ge=3, le=200)
+    p_test: float | None = Field(default=None, gt=0, lt=1, allow_inf_nan=False)
+
+    def build(self):
+        from scalinglab.models.knn import GraphKNN
+
+        return GraphKNN(**self.model_dump(exclude={"kind"}))
+
+
+TaskSpec = Annotated[Union[TeacherStudentSpec, ManifoldSpec, HypercubeSpec, RealSpec, PercolationSpec, QuantaSpec],
+                     Field(discriminator="kind")]
+ModelSpec = Annotated[Union[RandomFeaturesSpec, KernelRidgeSpec, MLPSpec, GraphKNNSpec], Field(discriminator="kind")]
+
+
+def _kinds(union: Any) -> dict[str, type[_Strict]]:
+    members = get_args(get_args(union)[0])
+    return {get_args(m.model_fields["kind"].annotation)[0]: m for m in members}
+
+
+TASK_KINDS: dict[str, type[_Strict]] = _kinds(TaskSpec)  # the registry: kind -> spec table
+MODEL_KINDS: dict[str, type[_Strict]] = _kinds(ModelSpec)
 
 
 class Grid(_Strict):
@@ -224,8 +329,13 @@ class Spec(_Strict):
         features = getattr(self.task, "features", None)
         if features is not None and features < largest and self.model.kind != "mlp":
             raise ValueError(f"task.features: {features} is less than the largest grid size ({largest})")
-        if self.model.kind == "random_features" and self.task.kind != "teacher_student":
-            raise ValueError(f"model.kind: random_features needs task.kind teacher_student, got {self.task.kind!r}")
+        allowed = type(self.model).TASKS
+        if self.task.kind not in allowed:
+            raise ValueError(f"model.kind: {self.model.kind} needs task.kind {' or '.join(allowed)}, "
+                             f"got {self.task.kind!r}")
+        if self.task.kind == "percolation" and self.model.kind != "graph_knn" and not self.task.embedding:
+            raise ValueError(f"task.embedding: model.kind {self.model.kind} needs the clusters embedded in R^m "
+                             "(embedding = m > 0); only graph_knn learns on the graph itself")
         examples = self.task.examples() if isinstance(self.task, RealSpec) else None
         n_test = getattr(self.model, "n_test", 0)
         if examples is not None and self.grid.data.max + n_test > examples:
@@ -244,7 +354,7 @@ class Spec(_Strict):
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
-    tags = {"teacher_student", "random_features", "manifold", "kernel_ridge", "hypercube", "real", "mlp"}
+    tags = set(TASK_KINDS) | set(MODEL_KINDS)
     parts = [str(p) for i, p in enumerate(loc) if not (i == 1 and isinstance(p, str) and p in tags)]
     return ".".join(parts) or "spec"
 

@@ -7,6 +7,14 @@ points are written in one transaction, so a killed sweep never leaves half a see
 The schema carries a version (``PRAGMA user_version``); an older store is migrated in one transaction when it is
 opened. A file that is not a scalinglab store (corrupt, foreign tables, newer schema) is refused with a one-line
 ``DataError`` before anything is written to it.
+
+``Store(path, create=False, readonly=True)`` (the commands that only read: ``fit --store``, ``report``, ``export``,
+``store check``) opens the file read-only (SQLite URI ``mode=ro``): it never sets the journal mode and never
+migrates, so the file's bytes stay as they were. An older-schema store is read as it is (it has no failed seeds
+recorded); every write method raises ``DataError``.
+
+A store locked by another process is waited for ``BUSY_TIMEOUT`` seconds, then refused with a one-line
+``DataError``.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from scalinglab.contracts import Measurement
 from scalinglab.errors import DataError
 
 SCHEMA_VERSION = 2
+BUSY_TIMEOUT = 5  # seconds to wait for another process's lock on the store before giving up
 
 # Version 1: the first layout (stores written before versioning have user_version 0 and this layout).
 SCHEMA_V1 = (
@@ -117,14 +126,21 @@ def _describe(err: sqlite3.Error) -> str:
         return f"cannot write, the store is read-only ({text})"
     if code.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
         return f"not a scalinglab store or corrupt ({text})"
+    if code.startswith("SQLITE_BUSY") or "database is locked" in text:
+        return f"locked by another process (waited {BUSY_TIMEOUT} s)"
     return text
 
 
 class Store:
-    """Measurements of any number of experiments in one SQLite file (created on first use if ``create``)."""
+    """Measurements of any number of experiments in one SQLite file (created on first use if ``create``).
 
-    def __init__(self, path: str | Path, *, create: bool = True):
+    ``readonly``: open the file read-only, never set its journal mode or migrate it, refuse every write (and
+    implies ``create=False``)."""
+
+    def __init__(self, path: str | Path, *, create: bool = True, readonly: bool = False):
         self.path = Path(path)
+        self.readonly = readonly
+        create = create and not readonly
         if self.path.is_dir():
             raise DataError(f"{self.path}: is a directory, not a store")
         exists = self.path.exists()
@@ -138,7 +154,9 @@ class Store:
         self._conn: sqlite3.Connection | None = None
         self.migrated_from: int | None = None  # the schema version this open upgraded, if any
         try:
-            self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            target, uri = (self.path.resolve().as_uri() + "?mode=ro", True) if readonly else (self.path, False)
+            self._conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT, isolation_level=None,
+                                         check_same_thread=False, uri=uri)
             self.version = self._open(create)
         except sqlite3.Error as err:
             self.close()
@@ -148,7 +166,8 @@ class Store:
             raise
 
     def _open(self, create: bool) -> int:
-        """Check the file is ours (reading only), then set WAL and migrate. Returns the schema version."""
+        """Check the file is ours (reading only), then set WAL and migrate (neither if read-only). Returns the
+        schema version."""
         conn = self._conn
         assert conn is not None
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -158,6 +177,8 @@ class Store:
                 raise DataError(f"{self.path}: not a scalinglab store (an empty database)")
         else:
             self._check_layout(tables, version)
+        if self.readonly:
+            return max(version, 1)  # read as it is: an unversioned store has the version-1 layout
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         if tables and version >= SCHEMA_VERSION:
@@ -207,6 +228,8 @@ class Store:
         """One write transaction (BEGIN IMMEDIATE ... COMMIT); any error rolls back everything in it."""
         conn = self._conn
         assert conn is not None, "store is closed"
+        if self.readonly:
+            raise DataError(f"{self.path}: opened read-only; cannot write")
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -317,6 +340,10 @@ class Store:
         """Failed seeds (of one experiment, found by its fingerprint, or all), ordered by experiment and seed."""
         sql = "SELECT experiment, fingerprint, seed, attempts, error, traceback, created FROM failures"
         args: tuple[str, ...] = ()
+        if self.version < 2:  # a version-1 store opened read-only: no failures table, none recorded
+            if experiment is not None:
+                self.fingerprint_of(experiment)
+            return []
         if experiment is not None:
             sql, args = sql + " WHERE fingerprint = ?", (self.fingerprint_of(experiment),)
         cols = ("experiment", "fingerprint", "seed", "attempts", "error", "traceback", "created")
@@ -343,7 +370,8 @@ class Store:
         for name, fp, spec_json in rows:
             n, seeds, wall = conn.execute("SELECT COUNT(*), COUNT(DISTINCT seed), COALESCE(SUM(wall_seconds), 0) "
                                           "FROM points WHERE fingerprint = ?", (fp,)).fetchone()
-            failed = conn.execute("SELECT COUNT(*) FROM failures WHERE fingerprint = ?", (fp,)).fetchone()[0]
+            failed = 0 if self.version < 2 else conn.execute(
+                "SELECT COUNT(*) FROM failures WHERE fingerprint = ?", (fp,)).fetchone()[0]
             expected = _expected_keys(spec_json, fp)
             missing = None if expected is None else len(expected - self.existing_keys(fp))
             experiments.append({"name": name, "fingerprint": fp, "points": n, "seeds": seeds,

@@ -11,6 +11,7 @@ from functools import cached_property
 import numpy as np
 
 from scalinglab.errors import SpecError
+from scalinglab.tasks import sample_count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +73,7 @@ class HypercubeTeacher:
         return (self._raw(X) - mean) / sd
 
     def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        X = rng.uniform(-1, 1, (int(n), self.dim))
+        X = rng.uniform(-1, 1, (sample_count(n), self.dim))
         return X, self.teacher(X)
 
     def population_loss(self, predictor) -> float:

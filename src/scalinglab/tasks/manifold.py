@@ -27,6 +27,7 @@ from typing import Literal
 import numpy as np
 
 from scalinglab.errors import SpecError
+from scalinglab.tasks import sample_count
 
 MANIFOLDS = ("torus", "sphere", "cube")
 
@@ -118,9 +119,7 @@ class ManifoldTask:
 
     def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """n inputs in R^ambient_dim and their noisy targets."""
-        if int(n) != n or n < 1:
-            raise SpecError(f"n: must be a positive integer, got {n!r}")
-        u = self.sample_intrinsic(int(n), rng)
+        u = self.sample_intrinsic(sample_count(n), rng)
         y = self.target_values(u)
         if self.noise:
             y = y + self.noise * rng.standard_normal(y.shape)

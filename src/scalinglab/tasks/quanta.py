@@ -22,6 +22,7 @@ from functools import cached_property
 import numpy as np
 
 from scalinglab.errors import SpecError
+from scalinglab.tasks import sample_count
 
 MAX_INPUTS = 1 << 22  # largest stratified test set held in memory (rows)
 
@@ -109,8 +110,7 @@ class MultitaskSparseParity:
 
     def sample_with_tasks(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """n i.i.d. examples and the subtask id (0-based rank) of each."""
-        if int(n) != n or n < 0:
-            raise SpecError(f"n: must be a non-negative integer, got {n!r}")
+        n = sample_count(n)
         tasks = rng.choice(self.n_tasks, size=int(n), p=self.frequencies)
         bits = rng.integers(0, 2, size=(int(n), self.n_bits), dtype=np.uint8)
         X, y = self.encode(tasks, bits)

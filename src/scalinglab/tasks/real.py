@@ -9,7 +9,8 @@ and integer labels. Names:
   request);
 - ``"idx"``: MNIST or Fashion-MNIST IDX files in the directory ``path`` (``train-images-idx3-ubyte``,
   ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each optionally ``.gz``);
-- ``"cifar10"``: the CIFAR-10 python pickle batches (``data_batch_1..5``, ``test_batch``) in ``path``;
+- ``"cifar10"``: the CIFAR-10 python pickle batches (``data_batch_1..5``, ``test_batch``) in ``path``, read with an
+  unpickler that builds only arrays, lists and scalars (any other global in the file is refused);
 - ``"file"``: an ``.npz`` with arrays ``X`` and ``y``, or a ``.csv`` whose last column is the label.
 
 No loader reaches the network; :func:`download` fetches a file once and refuses it unless its SHA-256 matches.
@@ -31,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from scalinglab.errors import DataError
+from scalinglab.tasks import sample_count
 
 DATASETS = ("digits", "mnist1d", "idx", "cifar10", "file")
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -197,6 +199,32 @@ def _load_idx(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     return X, np.concatenate([tr_y, te_y]), tuple(tr_x.shape[1:])
 
 
+# The only globals a genuine CIFAR-10 python batch (or a re-saved one, protocol 2 to 5) refers to: numpy's array,
+# dtype and scalar reconstruction, and _codecs.encode (bytes pickled by Python 3 at protocol 2). Anything else in
+# a pickle could run code as it loads, so it is refused.
+_CIFAR_GLOBALS = frozenset({
+    *((f"{core}.multiarray", name) for core in ("numpy.core", "numpy._core") for name in ("_reconstruct", "scalar")),
+    *((f"{core}.numeric", "_frombuffer") for core in ("numpy.core", "numpy._core")),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    *((mod, name) for mod in ("builtins", "__builtin__") for name in ("set", "frozenset", "bytearray", "complex")),
+})
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """An unpickler that builds only containers, scalars and numpy arrays; any other global is a DataError."""
+
+    def __init__(self, fh, source: Path):
+        super().__init__(fh, encoding="bytes")
+        self._source = source
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _CIFAR_GLOBALS:
+            shown = " ".join(f"{module}.{name}".split())[:120]
+            raise DataError(f"{self._source}: refused to load {shown!r} (CIFAR-10 batches hold only arrays and "
+                            "lists)")
+        return super().find_class(module, name)
+
+
 def _load_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     if not path.is_dir():
         raise DataError(f"dataset 'cifar10': {path} is not a directory")
@@ -208,9 +236,13 @@ def _load_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     for f in found:
         try:
             with open(f, "rb") as fh:
-                batch = pickle.load(fh, encoding="bytes")
+                batch = _BatchUnpickler(fh, f).load()
+        except DataError:
+            raise
         except Exception as err:  # a corrupt pickle can raise nearly anything
             raise DataError(f"{f}: cannot read CIFAR-10 batch ({type(err).__name__})") from None
+        if not isinstance(batch, dict):
+            raise DataError(f"{f}: not a CIFAR-10 batch (holds a {type(batch).__name__}, not a dict)")
         data, labels = batch.get(b"data"), batch.get(b"labels")
         if data is None or labels is None:
             raise DataError(f"{f}: CIFAR-10 batch lacks 'data' or 'labels'")
@@ -378,8 +410,7 @@ class RealTask:
     name: str = "real"
 
     def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        if int(n) != n or n < 1:
-            raise DataError(f"n: must be a positive integer, got {n!r}")
+        n = sample_count(n)
         if n > self.data.n:
             raise DataError(f"n: {n} examples asked of {self.data.name!r}, which has {self.data.n}")
         idx = rng.choice(self.data.n, int(n), replace=False)

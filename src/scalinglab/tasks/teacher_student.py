@@ -17,6 +17,7 @@ from functools import cached_property
 import numpy as np
 
 from scalinglab.errors import SpecError
+from scalinglab.tasks import sample_count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +69,7 @@ class TeacherStudent:
 
     def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """n inputs (their latent features) and noisy teacher labels."""
+        n = sample_count(n)
         X = self.sample_features(n, rng)
         y = X @ self.teacher + self.noise * rng.standard_normal(n)
         return X, y

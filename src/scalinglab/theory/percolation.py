@@ -199,3 +199,26 @@ def brill_predictions(tau: float, c: float, fractal_dimension: float, sizes) -> 
         "model_exponent": model_scaling_exponent(alpha, e),
         "data_exponent": data_scaling_exponent(alpha, e),
     }
+
+
+def joint_loss(data_size, n_dof, alpha: float, manifold_exponent: float, n_clusters: int) -> np.ndarray:
+    """L(D, N) of n_clusters clusters of weight w_k ~ k^-(alpha + 1), each given min(n_k(N), D w_k) DOF.
+
+    The two limits of the paper side by side: cluster k gets n_k(N) DOF from the optimal allocation (model
+    scaling, unlimited data) and D w_k samples of D i.i.d. ones, one DOF each (data scaling, unlimited capacity);
+    a cluster with n DOF has loss max(n, 1)^-(c/D) (below one DOF it is unlearned and costs its whole weight).
+    Discrete and finite in k (so it flattens once every cluster is learned), with no fitted parameter;
+    ``data_size`` and ``n_dof`` broadcast against each other.
+    """
+    alpha, e = _positive("alpha", alpha), _positive("manifold_exponent", manifold_exponent)
+    if int(n_clusters) != n_clusters or n_clusters < 1:
+        raise SpecError(f"n_clusters: must be a positive integer, got {n_clusters!r}")
+    d, n = np.broadcast_arrays(np.asarray(data_size, dtype=float), np.asarray(n_dof, dtype=float))
+    k = np.arange(1, int(n_clusters) + 1, dtype=float)
+    w = k ** -(alpha + 1.0)
+    w /= w.sum()
+    out = np.empty(d.shape)
+    for idx in np.ndindex(d.shape):
+        dof = np.minimum(optimal_allocation(float(n[idx]), k, alpha, e), d[idx] * w)
+        out[idx] = float(w @ np.maximum(dof, 1.0) ** -e)
+    return out

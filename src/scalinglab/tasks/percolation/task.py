@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from scalinglab.errors import SpecError
+from scalinglab.tasks import sample_count
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -203,8 +204,7 @@ class PercolationTask:
 
     def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """n sites drawn uniformly (with replacement) over all sites, and their targets."""
-        if n < 0:
-            raise SpecError(f"n: must be non-negative, got {n}")
+        n = sample_count(n)
         sites = rng.integers(0, self.forest.n_sites, size=n)
         return self.inputs(sites), self.forest.values[sites]
 
