@@ -2,10 +2,12 @@
 chosen cluster-size exponent tau, optionally embedded in R^m (Brill 2024, sections "Percolation clusters as
 subtasks" and "Toy experiment").
 
-Critical Galton-Watson trees have cluster numbers n_s ~ s^-5/2. For another tau in (2, 3) each grown cluster is
-kept with probability (s / s_ref)^(5/2 - tau) (s_ref = ``min_size`` for tau > 5/2, ``max_size`` below), so the kept
-clusters have n_s ~ s^-tau while each one keeps the shape of a critical tree (fractal dimension 4, chemical
-dimension 2): the subtask weights change, the manifold inside each subtask does not.
+Critical Galton-Watson trees have cluster numbers n_s ~ s^-5/2, and a tree grown from a seed site is the cluster
+of a random site, so its size follows P(s) ~ s n_s ~ s^-3/2. For another tau in (2, 3) each grown cluster is kept
+with probability (s / s_ref)^(5/2 - tau) (s_ref = ``min_size`` for tau > 5/2, ``max_size`` below), so the kept
+sizes follow s^(1 - tau), as the clusters of random sites do when n_s ~ s^-tau, while each cluster keeps the shape
+of a critical tree (fractal dimension 4, chemical dimension 2): the subtask weights change, the manifold inside
+each subtask does not.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def default_clusters(min_size: int, max_size: int, tau: float) -> int:
 
 
 def keep_probability(sizes: np.ndarray, tau: float, min_size: int, max_size: int) -> np.ndarray:
-    """(s / s_ref)^(5/2 - tau): thins n_s ~ s^-5/2 into n_s ~ s^-tau (module docstring)."""
+    """(s / s_ref)^(5/2 - tau): thins site-weighted sizes s^-3/2 into s^(1 - tau) (module docstring)."""
     ref = min_size if tau >= MEAN_FIELD_TAU else max_size
     return np.minimum(1.0, (np.asarray(sizes, dtype=float) / ref) ** (MEAN_FIELD_TAU - tau))
 
@@ -48,7 +50,7 @@ def concatenate(forests: list[ClusterForest]) -> ClusterForest:
 
 def bethe_clusters(tau: float, z: int, min_size: int, max_size: int, n_clusters: int,
                    rng: np.random.Generator) -> ClusterForest:
-    """``n_clusters`` critical clusters with min_size <= s <= max_size and cluster numbers ~ s^-tau."""
+    """``n_clusters`` critical clusters of random seed sites, min_size <= s <= max_size, sizes ~ s^(1 - tau)."""
     p = bethe_threshold(z)
     if tau == MEAN_FIELD_TAU:
         return grow_bethe_clusters(n_clusters, z, p, min_size, max_size, rng)
@@ -59,7 +61,9 @@ def bethe_clusters(tau: float, z: int, min_size: int, max_size: int, n_clusters:
         forest = grow_bethe_clusters(batch, z, p, min_size, max_size, rng)
         grown += batch
         keep = rng.random(forest.n_clusters) < keep_probability(forest.sizes, tau, min_size, max_size)
-        ranks = np.flatnonzero(keep)[: n_clusters - have] + 1
+        ranks = np.flatnonzero(keep) + 1
+        if ranks.size > n_clusters - have:  # a uniform choice among the kept (the forest is sorted by size)
+            ranks = np.sort(rng.choice(ranks, n_clusters - have, replace=False))
         if ranks.size:
             kept.append(forest.subset(ranks))
             have += ranks.size
