@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -49,6 +50,22 @@ def _bar(*columns: Any) -> Progress:
 def _fail(message: str) -> None:
     console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+def _check_out_file(path: Path, option: str) -> Path:
+    """The output file of ``option``, checked before any work: SpecError unless it is (or can be) a file in an
+    existing folder that can be written in. Nothing is created."""
+    path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"{option}: {path} is a folder; give a file name")
+    folder = path.parent
+    if not folder.exists():
+        raise SpecError(f"{option}: folder {folder} of {path} does not exist")
+    if not folder.is_dir():
+        raise SpecError(f"{option}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise SpecError(f"{option}: cannot write {path}")
+    return path
 
 
 def _guard(fn):
@@ -118,20 +135,25 @@ def _analyse(store, experiment: str, n_boot: int = 1000) -> dict[str, Any]:
 
 def _print_regimes(fits: dict[str, Any]) -> None:
     """The measured-against-predicted table of ``report.analysis.analyse`` (every text escaped for rich)."""
-    table = Table(title=Text(f"{fits['experiment']}: exponents (95% interval over {fits['n_seeds']} seeds)"))
-    for col in ("slice", "measured", "95% interval", "regime", "predicted", "agreement"):
-        table.add_column(col, justify="left" if col in ("slice", "regime", "agreement") else "right")
+    from scalinglab.theory.bahri import REGIMES
+
+    from rich import box
+
+    table = Table(title=Text(f"{fits['experiment']}: exponents (95% interval over {fits['n_seeds']} seeds)"),
+                  box=box.SIMPLE_HEAD)
+    for col in ("slice", "measured [95%]", "regime", "pred.", "agrees"):
+        table.add_column(col, justify="left" if col in ("slice", "regime", "agrees") else "right",
+                         no_wrap=col != "slice", overflow="fold", min_width=24 if col == "slice" else None)
     for r in fits["rows"]:
-        name = r["description"] if r["name"] in ("data", "data_at_largest_size", "size_at_largest_data") else \
-            f"{r['name']}: {r['description']}"
+        name = r["name"] if r["name"] in REGIMES else r["description"]  # the four regimes by their names
         if "error" in r:
-            table.add_row(Text(name), "", "", Text(r["error"]), "", "")
+            table.add_row(Text(name), "", Text(r["error"]), "", "")
             continue
         lo, hi = r["ci95"]
-        agree = "no theory" if r["in_interval"] is None else ("inside" if r["in_interval"] else "OUTSIDE")
-        regime = r["regime"] if r["regime"] in ("variance_limited", "resolution_limited") else "steeper than 1" \
-            if r["regime"].startswith("steeper") else "undetermined"
-        table.add_row(Text(name), f"{r['exponent']:.3f}", f"[{lo:.3f}, {hi:.3f}]", Text(regime.replace("_", "-")),
+        agree = "no theory" if r["in_interval"] is None else ("yes" if r["in_interval"] else "NO")
+        regime = r["regime"].split("_")[0] if r["regime"] in ("variance_limited", "resolution_limited") else \
+            "steeper" if r["regime"].startswith("steeper") else "undetermined"
+        table.add_row(Text(name), f"{r['exponent']:.3f} [{lo:.3f}, {hi:.3f}]", regime,
                       "-" if r["predicted"] is None else f"{r['predicted']:.3g}", agree)
     out_console.print(table)
     for problem in fits.get("problems", []):

@@ -100,6 +100,8 @@ def _slice_row(measurements: list[Measurement], name: str, axis: str, fixed: int
     row["offset"] = offset
     row["law"] = "E + A x^-alpha, E fitted" if offset is None else (
         "A x^-alpha" if offset == 0 else f"{offset:.3g} + A x^-alpha")
+    if subtract:
+        row["law"] = f"L - {subtract} = {row['law']}"
     row["prediction"] = None if prediction is None else prediction.to_dict()
     row["predicted"] = None if prediction is None else prediction.exponent
     row["prediction_source"] = "" if prediction is None else prediction.source
@@ -165,8 +167,9 @@ def analyse(spec: dict[str, Any], measurements: list[Measurement], n_boot: int =
         problems += four["problems"]
         for name, r in four["regimes"].items():
             xs = [int(v) for v in r["fit"]["x"]]
-            pred = SlicePrediction(r["predicted"], "Bahri et al. 2024, Theorem 1 (variance-limited) and Eq. 5 "
-                                   "(resolution-limited: the spectrum exponent)", r["fit"]["offset_fixed"])
+            source = "Bahri et al. 2024, Theorem 1: variance-limited exponent 1" if name.startswith("variance") else \
+                f"Bahri et al. 2024, Eq. 5 and duality: resolution-limited exponent = spectrum exponent {r['predicted']:g}"
+            pred = SlicePrediction(r["predicted"], source, r["fit"]["offset_fixed"])
             rows.append(_slice_row(measurements, name, r["axis"], r["fixed"], xs, pred, subtract=r["subtract"],
                                    offset=r["fit"]["offset_fixed"], description=r["description"], n_boot=n_boot))
     else:

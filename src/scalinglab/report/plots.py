@@ -135,12 +135,14 @@ def slice_figure(measurements: list[Measurement], fits: dict[str, Any], axis: st
     shown = sorted(set(_pick(others)) | {r["fixed"] for r in rows})
     colors = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(shown)))
     mode = "data" if axis == "data" else "model"
+    plotted: list[float] = []
     for color, other in zip(colors, shown, strict=True):
         x, mean, lo, hi = seed_summary(measurements, mode, other, xs)
         if x.size == 0:
             continue
         ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="o-", ms=3.5, lw=0.8, color=color, capsize=2,
                     label=f"{other_name} = {other}")
+        plotted += list(mean)
         for r in rows:
             if r["fixed"] != other:
                 continue
@@ -167,6 +169,8 @@ def slice_figure(measurements: list[Measurement], fits: dict[str, Any], axis: st
         a.set_xscale("log")
         a.grid(True, which="both", alpha=0.2)
     ax.set_yscale("log")
+    if plotted:  # interpolation peaks (D = P, ridgeless) reach far above the curves: clip them
+        ax.set_ylim(top=4.0 * float(np.nanpercentile(plotted, 90)))
     ax.set_ylabel("test loss (mean over seeds, 16-84%)")
     ax.set_title(f"loss against {size_name}; fits and predictions on the slices of the table", fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
