@@ -135,9 +135,9 @@ def _analyse(store, experiment: str, n_boot: int = 1000) -> dict[str, Any]:
 
 def _print_regimes(fits: dict[str, Any]) -> None:
     """The measured-against-predicted table of ``report.analysis.analyse`` (every text escaped for rich)."""
-    from scalinglab.theory.bahri import REGIMES
-
     from rich import box
+
+    from scalinglab.theory.bahri import REGIMES
 
     table = Table(title=Text(f"{fits['experiment']}: exponents (95% interval over {fits['n_seeds']} seeds)"),
                   box=box.SIMPLE_HEAD)
