@@ -168,7 +168,8 @@ def analyse(spec: dict[str, Any], measurements: list[Measurement], n_boot: int =
         for name, r in four["regimes"].items():
             xs = [int(v) for v in r["fit"]["x"]]
             source = "Bahri et al. 2024, Theorem 1: variance-limited exponent 1" if name.startswith("variance") else \
-                f"Bahri et al. 2024, Eq. 5 and duality: resolution-limited exponent = spectrum exponent {r['predicted']:g}"
+                f"Bahri et al. 2024, Eq. 5 and duality: resolution-limited exponent = spectrum exponent " \
+                f"{r['predicted']:g}"
             pred = SlicePrediction(r["predicted"], source, r["fit"]["offset_fixed"])
             rows.append(_slice_row(measurements, name, r["axis"], r["fixed"], xs, pred, subtract=r["subtract"],
                                    offset=r["fit"]["offset_fixed"], description=r["description"], n_boot=n_boot))

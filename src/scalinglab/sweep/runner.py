@@ -27,7 +27,7 @@ import numpy as np
 from scalinglab.contracts import Measurement
 from scalinglab.errors import DataError
 from scalinglab.sweep.executors import InlineExecutor, as_executor
-from scalinglab.sweep.spec import Spec
+from scalinglab.sweep.spec import Spec, check_resources
 from scalinglab.sweep.store import Store, check_finite, point_key
 
 Progress = Callable[[int, int], None]
@@ -131,7 +131,7 @@ def _error_text(err: BaseException) -> tuple[str, str]:
 
 def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Progress | None = None, *,
               executor: Executor | None = None, retries: int = RETRIES, compute: Compute | None = None,
-              max_in_flight: int | None = None) -> int:
+              max_in_flight: int | None = None, max_memory: float | None = None) -> int:
     """Compute and store every missing point of ``spec``. Returns the number of points newly stored.
 
     Without ``executor``, ``workers`` processes (default: all cores) each take one seed at a time; with one
@@ -140,10 +140,13 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
     ``max_in_flight`` at a time (default: all). A seed whose job raises is retried up to ``retries`` times, then
     recorded with ``Store.record_failure``; read them with ``Store.failures``. ``progress(done, total)`` is
     called in points after each stored seed. Without ``compute``, a model that batches seeds (``seeds_per_job``
-    above 1) gets its seeds in blocks of that many per job (:func:`run_seeds`).
+    above 1) gets its seeds in blocks of that many per job (:func:`run_seeds`). A spec whose largest point needs
+    more memory than ``max_memory`` bytes (default: 80% of this machine's; ``sweep.spec.memory_estimate``) is
+    refused with a SpecError before anything is written.
     """
     if retries < 0:
         raise DataError(f"retries: must be non-negative, got {retries}")
+    check_resources(spec, max_memory)  # before anything is written
     per_job = 1 if compute is not None else seeds_per_job(spec)
     if per_job == 1:
         compute = compute or run_seed
