@@ -49,3 +49,13 @@ def test_max_memory_is_a_limit_the_user_sets():
     check_resources(s)  # fits this machine
     with pytest.raises(SpecError, match=r"--max-memory"):
         check_resources(s, limit_bytes=1e6)
+
+
+def test_a_missing_data_file_is_refused_before_the_store_is_written(tmp_path):
+    s = parse_spec({"name": "gone", "task": {"kind": "real", "dataset": "file", "path": str(tmp_path / "no.npz")},
+                    "model": {"kind": "kernel_ridge", "n_test": 10},
+                    "grid": {"data": {"min": 8, "max": 16}, "size": {"min": 8, "max": 8}}})
+    with Store(tmp_path / "s.db") as store:
+        with pytest.raises(SpecError, match=r"^task\.path: no such file or folder"):
+            run_sweep(s, store, workers=1)
+        assert store.experiments() == []  # no experiment row, so no failure row either

@@ -159,6 +159,11 @@ class RealSpec(_Strict):
             return self.n
         return self.n or REAL_SIZES[self.dataset]
 
+    def check_inputs(self) -> None:
+        """Refuse (SpecError) a ``path`` that does not exist, before a run writes anything."""
+        if self.path is not None and not Path(self.path).exists():
+            raise SpecError(f"task.path: no such file or folder: {self.path}")
+
     def build(self):
         from scalinglab.tasks.real import RealTask, load_dataset
 
@@ -499,10 +504,12 @@ def memory_estimate(spec: Spec) -> tuple[float, str, str]:
 
 
 def check_resources(spec: Spec, limit_bytes: float | None = None) -> None:
-    """Refuse (SpecError naming the key) a spec whose largest point needs more memory than ``limit_bytes``
-    (default: 80% of this machine's), before anything runs or is written."""
+    """Refuse (SpecError naming the key) a spec whose inputs are missing (a real data set's ``path``) or whose
+    largest point needs more memory than ``limit_bytes`` (default: 80% of this machine's), before anything runs
+    or is written."""
     from scalinglab.tasks.percolation.lattice import memory_bytes
 
+    getattr(spec.task, "check_inputs", lambda: None)()
     limit = 0.8 * memory_bytes() if limit_bytes is None else float(limit_bytes)
     need, key, what = memory_estimate(spec)
     if need > limit:
