@@ -42,7 +42,7 @@ def test_every_task_kind_has_an_example_and_each_example_prints_its_commands():
 def test_example_runs_fits_and_reports_with_theory_beside(path, tmp_path):
     spec = load_spec(path)
     store, out, fits_json = tmp_path / "s.db", tmp_path / "report", tmp_path / "fits.json"
-    invoke("run", path, "--store", store, "--workers", "1", "--quiet")
+    invoke("run", path, "--store", store, "--workers", "2", "--quiet")
     invoke("fit", "--store", store, "--experiment", spec.name, "--json", fits_json, "--bootstrap", "100")
     printed = invoke("report", "--store", store, "--experiment", spec.name, "--out", out, "--bootstrap", "100")
     fits = json.loads(fits_json.read_text())
