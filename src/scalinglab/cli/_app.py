@@ -153,8 +153,8 @@ def _print_regimes(fits: dict[str, Any]) -> None:
         agree = "no theory" if r["in_interval"] is None else ("yes" if r["in_interval"] else "NO")
         regime = r["regime"].split("_")[0] if r["regime"] in ("variance_limited", "resolution_limited") else \
             "steeper" if r["regime"].startswith("steeper") else "undetermined"
-        table.add_row(Text(name), f"{r['exponent']:.3f} [{lo:.3f}, {hi:.3f}]", regime,
-                      "-" if r["predicted"] is None else f"{r['predicted']:.3g}", agree)
+        table.add_row(Text(name), Text(f"{r['exponent']:.3f} [{lo:.3f}, {hi:.3f}]"), Text(regime),
+                      Text("-" if r["predicted"] is None else f"{r['predicted']:.3g}"), Text(agree))
     out_console.print(table)
     for problem in fits.get("problems", []):
         console.print(Text.assemble(("warning:", "yellow"), " ", problem), soft_wrap=True)

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from scalinglab.cli._app import (
     _analyse,
     _bar,
+    _check_out_file,
     _guard,
     _open_store,
     _print_regimes,
@@ -92,6 +94,14 @@ def fit(
 ) -> None:
     """Fit a scaling law to anyone's measurements (DATA.csv), or every slice of a stored experiment against theory."""
     _quiet(quiet)
+    if json_out is not None:  # output paths first: a refused one costs no work and writes nothing
+        _check_out_file(json_out, "--json")
+    if plot is not None:
+        if store is not None:
+            raise SpecError("--plot: only for DATA.csv, not with --store (use report for a stored experiment)")
+        _check_plot_path(plot)
+        if json_out is not None and Path(plot).resolve() == Path(json_out).resolve():
+            raise SpecError(f"--plot: {plot} is also the --json file")
     if bootstrap < 0:
         raise SpecError(f"--bootstrap: must be non-negative, got {bootstrap}")
     if store is not None:
@@ -136,22 +146,51 @@ class FitAnalysis:
     verdict: Verdict | None = None
 
 
-def _check_fit_options(y: Optional[str], x: Optional[list[str]], bootstrap: int) -> None:
+def _check_plot_path(plot: Path) -> None:
+    """--plot: a file in an existing folder, with a suffix naming a format matplotlib writes (a missing suffix
+    would make matplotlib write PLOT.png instead)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    _check_out_file(plot, "--plot")
+    formats = sorted(FigureCanvasAgg(Figure()).get_supported_filetypes())
+    suffix = Path(plot).suffix.lower().lstrip(".")
+    if suffix not in formats:
+        what = f"unknown format {Path(plot).suffix!r}" if suffix else "no suffix naming a format"
+        raise SpecError(f"--plot: {plot} has {what} (one of {', '.join(formats)})")
+
+
+def _check_fit_options(y: Optional[str], x: Optional[list[str]], bootstrap: int, *,
+                       predicted: Optional[float] = None, compute: Optional[str] = None) -> None:
+    """The fit options that need no data, checked before the CSV is read."""
     if bootstrap < 0:
         raise SpecError(f"--bootstrap: must be non-negative, got {bootstrap}")
     if not y or not x:
         raise SpecError("--y and --x: name the loss column and at least one size column")
     if len(x) > 2:
         raise SpecError(f"--x: at most two size columns, got {len(x)}")
+    if len(x) == 2 and x[0] == x[1]:
+        raise SpecError(f"--x: {x[0]} given twice")
+    if predicted is not None and not math.isfinite(predicted):
+        raise SpecError(f"--predicted: must be a finite number, got {predicted}")
+    _budgets(compute)
 
 
 def _budgets(compute: Optional[str]) -> Optional[list[float]]:
+    """--compute as a list of budgets: each a positive finite number."""
     if not compute:
         return None
-    try:
-        return [float(v) for v in compute.split(",")]
-    except ValueError:
-        raise SpecError(f"--compute: expected comma-separated budgets such as 1e21,1e23, got {compute!r}") from None
+    budgets = []
+    for v in compute.split(","):
+        try:
+            budget = float(v)
+        except ValueError:
+            raise SpecError(f"--compute: {v.strip()!r} is not a number; expected comma-separated budgets such as "
+                            f"1e21,1e23, got {compute!r}") from None
+        if not (math.isfinite(budget) and budget > 0):
+            raise SpecError(f"--compute: budgets must be positive and finite, got {v.strip()!r} in {compute!r}")
+        budgets.append(budget)
+    return budgets
 
 
 def fit_csv_analysis(data: Path, y: Optional[str], x: Optional[list[str]], *, form: str = "auto",
@@ -174,7 +213,7 @@ def fit_csv_analysis(data: Path, y: Optional[str], x: Optional[list[str]], *, fo
     from scalinglab.fit.regimes import regime_verdict
     from scalinglab.fit.select import fit_with_holdout, holdout_mask, select_form
 
-    _check_fit_options(y, x, bootstrap)
+    _check_fit_options(y, x, bootstrap, predicted=predicted, compute=compute)
     x = list(x)
     define, where = list(define or []), list(where or [])
     options = dict(form=form, loss=loss, delta=delta, bootstrap=bootstrap, resample=resample,
@@ -232,7 +271,7 @@ def _fit_csv(data, y, x, form, loss, delta, bootstrap, holdout_largest, define, 
         from scalinglab.report.fitplots import plot_fit
 
         plot_fit(analysis.fit, analysis.X, analysis.Y, analysis.held_out, plot, x, y, analysis.allocation)
-        out_console.print(f"plot: {escape(str(plot))}")
+        out_console.print(Text(f"plot: {plot}"), soft_wrap=True)
     return analysis.result
 
 
@@ -264,7 +303,7 @@ def report_csv(data: Path, out: Path, y: Optional[str] = None, x: Optional[list[
     from scalinglab.report.fit_page import OUTPUT_FILES, write_fit_report
 
     _check_out_dir(out, OUTPUT_FILES)
-    _check_fit_options(y, x, bootstrap)
+    _check_fit_options(y, x, bootstrap, predicted=predicted, compute=compute)
     analysis = _analysis_with_bar(data, y, x, form=form, loss=loss, delta=delta, bootstrap=bootstrap,
                                   resample=resample, holdout_largest=holdout_largest, define=define, where=where,
                                   drop_highest=drop_highest, group=group, predicted=predicted, compute=compute)
@@ -273,26 +312,26 @@ def report_csv(data: Path, out: Path, y: Optional[str] = None, x: Optional[list[
 
 
 def _print_fit(result: dict[str, Any], source: str, y: str, x: list[str]) -> None:
-    table = Table(title=f"{result['form']} fitted to {escape(y)} against {escape(', '.join(x))} in {escape(source)} "
-                        f"({result['n_points']} points, {result['loss']} loss, "
-                        f"{result['n_bootstrap']} bootstrap refits of {result['resample']})")
+    table = Table(title=Text(f"{result['form']} fitted to {y} against {', '.join(x)} in {source} "
+                             f"({result['n_points']} points, {result['loss']} loss, "
+                             f"{result['n_bootstrap']} bootstrap refits of {result['resample']})"))
     for col in ("parameter", "value", "std. error", "95% interval"):
         table.add_column(col, justify="left" if col == "parameter" else "right")
     for name, value in result["params"].items():
         lo, hi = result["ci95"][name]
-        table.add_row(name, f"{value:.5g}", f"{result['se'][name]:.3g}", f"[{lo:.4g}, {hi:.4g}]")
+        table.add_row(Text(name), f"{value:.5g}", f"{result['se'][name]:.3g}", Text(f"[{lo:.4g}, {hi:.4g}]"))
     for name, d in result.get("derived", {}).items():
         lo, hi = d.get("ci95", [float("nan")] * 2)
-        table.add_row(f"{name} (derived)", f"{d['value']:.5g}", f"{d.get('se', float('nan')):.3g}",
-                      f"[{lo:.4g}, {hi:.4g}]")
+        table.add_row(Text(f"{name} (derived)"), f"{d['value']:.5g}", f"{d.get('se', float('nan')):.3g}",
+                      Text(f"[{lo:.4g}, {hi:.4g}]"))  # as text: "[nan, nan]" would read as markup
     out_console.print(table)
     if result.get("holdout_rmse_log") is not None:
-        out_console.print(f"held-out RMSE of log loss: {result['holdout_rmse_log']:.4g}")
+        out_console.print(Text(f"held-out RMSE of log loss: {result['holdout_rmse_log']:.4g}"))
     if "selection" in result:
         scores = ", ".join(f"{k} {v:.3g}" for k, v in sorted(result["selection"]["holdout_rmse_log"].items(),
                                                                key=lambda kv: kv[1]))
-        out_console.print(f"form chosen by {'held-out' if result.get('holdout_rmse_log') is not None else 'in-sample'}"
-                          f" RMSE of log loss: {scores}")
+        basis = "held-out" if result.get("holdout_rmse_log") is not None else "in-sample"
+        out_console.print(Text(f"form chosen by {basis} RMSE of log loss: {scores}"))
     if "regime" in result:
         r = result["regime"]
         line = (f"regime: {r['regime']} (exponent {r['exponent']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}],"
@@ -300,7 +339,7 @@ def _print_fit(result: dict[str, Any], source: str, y: str, x: list[str]) -> Non
         if r["predicted"] is not None:
             agree = "consistent" if r["consistent_with_prediction"] else "not consistent"
             line += f"; predicted {r['predicted']:g}: {agree}"
-        out_console.print(line)
+        out_console.print(Text(line))
     if "allocation" in result:
         table = Table(title="compute-optimal allocation (C = 6 N D)")
         for col in ("C", "N*", "D*", "D*/N*", "D*/N* 95%"):
@@ -308,7 +347,7 @@ def _print_fit(result: dict[str, Any], source: str, y: str, x: list[str]) -> Non
         for r in result["allocation"]:
             ci = r.get("tokens_per_parameter_ci95")
             table.add_row(f"{r['C']:.3g}", f"{r['N']:.3g}", f"{r['D']:.3g}", f"{r['tokens_per_parameter']:.3g}",
-                          f"[{ci[0]:.3g}, {ci[1]:.3g}]" if ci else "")
+                          Text(f"[{ci[0]:.3g}, {ci[1]:.3g}]") if ci else "")
         out_console.print(table)
     for w in result["warnings"]:
-        console.print(f"[yellow]warning:[/] {escape(w)}")
+        console.print(Text.assemble(("warning:", "yellow"), " ", w), soft_wrap=True)

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from scalinglab.cli._app import (
     _analyse,
+    _check_out_file,
     _executor_options,
     _guard,
     _open_store,
@@ -146,12 +147,14 @@ def export(
     """Export stored measurements, one row per point with extra metrics as columns."""
     if format not in ("csv", "parquet"):
         raise SpecError(f"--format: must be csv or parquet, got {format!r}")
+    if out is None and format == "parquet":
+        raise SpecError("--out: parquet needs an output file")
+    if out is not None:
+        _check_out_file(out, "--out")  # before the store is read
     with _open_store(store, readonly=True) as st:
         rows = st.rows(experiment)
     columns = list(dict.fromkeys(k for row in rows for k in row))
     if format == "parquet":
-        if out is None:
-            raise SpecError("--out: parquet needs an output file")
         import pyarrow as pa
         import pyarrow.parquet as pq
 

@@ -2,7 +2,9 @@
 
 Expressions (``--define "D=C/(6*N)"``, ``--where "split == 'fit'"``) are parsed with ``ast`` and evaluated
 over whole columns (names with spaces in backticks); only arithmetic, comparisons, boolean operators, column
-names, literals and the functions log, log10, exp, sqrt and abs are allowed.
+names, literals and the functions log, log10, exp, sqrt and abs are allowed. Arithmetic is in floating point;
+constants are bounded by ``MAX_CONSTANT`` and exponents by ``MAX_EXPONENT`` (so no expression can run for long),
+and comparing text with numbers is refused.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, 
           ast.Pow: operator.pow}
 COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
            ast.Gt: operator.gt, ast.GtE: operator.ge}
+MAX_CONSTANT = 1e300  # largest magnitude of a number written in an expression
+MAX_EXPONENT = 1e3  # largest magnitude of the right operand of **
 
 
 def read_csv(path: str | Path) -> dict[str, np.ndarray]:
     """Columns of a CSV file: float arrays where every value parses as a number, else string arrays."""
     path = Path(path)
     try:
-        with path.open(newline="") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # a byte-order mark is not part of the first name
             reader = csv.reader(fh)
             header = next(reader, None)
             rows = list(reader)
@@ -39,6 +43,11 @@ def read_csv(path: str | Path) -> dict[str, np.ndarray]:
     if not header:
         raise DataError(f"{path}: empty file, no header row")
     header = [h.strip() for h in header]
+    seen: set[str] = set()
+    for name in header:
+        if name and name in seen:
+            raise DataError(f"{path}: column {name!r} appears more than once in the header")
+        seen.add(name)
     for i, row in enumerate(rows):
         if len(row) != len(header):
             raise DataError(f"{path}: row {i + 2} has {len(row)} fields, the header has {len(header)}")
@@ -54,35 +63,51 @@ def read_csv(path: str | Path) -> dict[str, np.ndarray]:
     return columns
 
 
-def evaluate(expr: str, columns: dict[str, np.ndarray], what: str) -> np.ndarray:
-    """Evaluate an expression over columns; SpecError naming ``what`` and the problem otherwise.
+def evaluate(expr: str, columns: dict[str, np.ndarray], what: str, used: set[str] | None = None) -> np.ndarray:
+    """Evaluate an expression over columns; SpecError (DataError for text compared with numbers) naming ``what``
+    and the problem otherwise. ``used``, when given, receives the names of the columns the expression reads.
 
     A column whose name is not an identifier is written in backticks: ``Training FLOP`` as `Training FLOP`.
     """
+    original = expr
     quoted = re.findall(r"`([^`]+)`", expr)
+    aliases: dict[str, str] = {}
     if quoted:
         columns = dict(columns)
         for i, name in enumerate(dict.fromkeys(quoted)):
             if name not in columns:
                 raise SpecError(f"{what}: unknown column {name!r} (columns: {', '.join(columns)})")
             columns[f"_quoted_{i}"] = columns[name]
+            aliases[f"_quoted_{i}"] = name
             expr = expr.replace(f"`{name}`", f"_quoted_{i}")
     try:
         tree = ast.parse(expr, mode="eval")
     except SyntaxError:
-        raise SpecError(f"{what}: cannot parse {expr!r}") from None
+        raise SpecError(f"{what}: cannot parse {original!r}") from None
+    expr = original  # messages quote the expression as the user wrote it
 
     def ev(node: ast.AST):
         if isinstance(node, ast.Expression):
             return ev(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
+            if not isinstance(node.value, (str, bool)) and not abs(node.value) <= MAX_CONSTANT:
+                raise DataError(f"{what}: constant {_short(node.value)} in {expr!r} exceeds the limit of "
+                                f"{MAX_CONSTANT:g} in magnitude")
             return node.value
         if isinstance(node, ast.Name):
             if node.id not in columns:
                 raise SpecError(f"{what}: unknown column {node.id!r} (columns: {', '.join(columns)})")
+            if used is not None:
+                used.add(aliases.get(node.id, node.id))
             return columns[node.id]
         if isinstance(node, ast.BinOp) and type(node.op) in BINARY:
-            return BINARY[type(node.op)](_num(ev(node.left)), _num(ev(node.right)))
+            left, right = _num(ev(node.left)), _num(ev(node.right))
+            if isinstance(node.op, ast.Pow):
+                size = np.abs(np.asarray(right, dtype=float))
+                if np.any(size > MAX_EXPONENT):  # checked before the power is taken
+                    raise DataError(f"{what}: exponent {float(np.nanmax(size)):g} in {expr!r} exceeds the limit of "
+                                    f"{MAX_EXPONENT:g} in magnitude")
+            return BINARY[type(node.op)](left, right)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             return -_num(ev(node.operand))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
@@ -94,13 +119,17 @@ def evaluate(expr: str, columns: dict[str, np.ndarray], what: str) -> np.ndarray
                 out = op(out, ev(v))
             return out
         if isinstance(node, ast.Compare):
-            left, out = ev(node.left), True
+            left, left_node, out = ev(node.left), node.left, True
             for op, right_node in zip(node.ops, node.comparators, strict=False):
                 if type(op) not in COMPARE:
                     raise SpecError(f"{what}: operator not allowed in {expr!r}")
                 right = ev(right_node)
+                if _is_text(left) != _is_text(right):
+                    text, number = (left_node, right_node) if _is_text(left) else (right_node, left_node)
+                    raise DataError(f"{what}: {_describe(text)} is text and {_describe(number)} a number; "
+                                    f"cannot compare them in {expr!r}")
                 out = np.logical_and(out, COMPARE[type(op)](left, right))
-                left = right
+                left, left_node = right, right_node
             return out
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS
                 and len(node.args) == 1 and not node.keywords):
@@ -112,7 +141,16 @@ def evaluate(expr: str, columns: dict[str, np.ndarray], what: str) -> np.ndarray
             raise SpecError(f"{what}: arithmetic on a text column in {expr!r}")
         if isinstance(v, str):
             raise SpecError(f"{what}: arithmetic on text in {expr!r}")
+        if isinstance(v, (bool, int, float)):
+            return np.float64(v)  # floating point: 1/0 is inf, (-1)**0.5 nan, never an exception or a huge int
         return v
+
+    def _describe(node: ast.AST) -> str:
+        if isinstance(node, ast.Name):
+            return f"column {aliases.get(node.id, node.id)!r}"
+        if isinstance(node, ast.Constant):
+            return repr(node.value)
+        return repr(ast.unparse(node))
 
     with np.errstate(all="ignore"):
         return ev(tree)
@@ -133,8 +171,7 @@ def prepare(columns: dict[str, np.ndarray], *, y: str, x: list[str], define: lis
         name = name.strip()
         if not sep or not name.isidentifier():
             raise SpecError(f"--define: expected NAME=EXPRESSION, got {item!r}")
-        value = evaluate(expr, columns, f"--define {name}")
-        columns[name] = np.broadcast_to(np.asarray(value, dtype=float), (n,)).copy()
+        columns[name] = _define(name, expr.strip(), columns, n)
     keep = np.ones(n, dtype=bool)
     for expr in where:
         mask = evaluate(expr, columns, "--where")
@@ -175,6 +212,39 @@ def prepare(columns: dict[str, np.ndarray], *, y: str, x: list[str], define: lis
     if group and drop_highest:
         groups = columns[group][keep][order]
     return X, Y, groups, rows
+
+
+def _define(name: str, expr: str, columns: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """The column NAME=EXPR: DataError naming the definition if it gives text, or a non-finite value at a row
+    whose inputs are finite (a missing input stays missing, to be filtered by --where or reported by prepare)."""
+    what = f"--define {name}"
+    used: set[str] = set()
+    value = evaluate(expr, columns, what, used)
+    if isinstance(value, str) or (isinstance(value, np.ndarray) and value.dtype == object):
+        raise DataError(f"{what}: {expr!r} gives text, not numbers")
+    value = np.asarray(value)
+    if value.dtype.kind not in "biuf":
+        raise DataError(f"{what}: {expr!r} gives {value.dtype} values, not real numbers")
+    value = np.broadcast_to(value.astype(float), (n,)).copy()
+    inputs_finite = np.ones(n, dtype=bool)
+    for col in used:
+        if columns[col].dtype != object:
+            inputs_finite &= np.isfinite(columns[col])
+    bad = np.flatnonzero(inputs_finite & ~np.isfinite(value))
+    if bad.size:
+        raise DataError(f"{what}: {expr!r} is {value[bad[0]]:g} (not finite) at row {bad[0] + 2}")
+    return value
+
+
+def _is_text(v) -> bool:
+    return isinstance(v, str) or (isinstance(v, np.ndarray) and v.dtype == object)
+
+
+def _short(v: float) -> str:
+    """A number for a message: a huge int literal is not printed in full."""
+    if isinstance(v, int) and abs(v) > 10 ** 20:
+        return f"of {len(str(abs(v)))} digits"
+    return f"{v:g}"
 
 
 def _not_number(v: str) -> bool:
