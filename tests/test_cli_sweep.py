@@ -132,7 +132,7 @@ def test_fit_error_raised_inside_the_progress_bar_is_one_line(tmp_path):
 def test_reproduce_quiet_shows_only_failed_checks(tmp_path, monkeypatch):
     from scalinglab import recipes
 
-    def fake(rid, folder, quick, progress=None, workers=1):
+    def fake(rid, folder, quick, progress=None, workers=1, **where):
         progress(1, 2, "seeds")
         return {"checks": [{"name": "slope", "measured": 0.4, "predicted": 0.5, "tolerance": 0.05, "ok": False}]}
 

@@ -61,14 +61,14 @@ def tiny_store(tmp_path):
 # ---------------------------------------------------------------------------------------------- schema
 
 
-def test_new_store_has_the_current_schema_version_and_failures_table(tmp_path):
+def test_new_store_has_the_current_schema_version_and_every_table(tmp_path):
     path = tmp_path / "s.sqlite"
     with Store(path) as st:
         assert st.version == SCHEMA_VERSION and st.migrated_from is None
     assert _sql(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert _sql(path, "PRAGMA journal_mode") == [("wal",)]
     tables = {r[0] for r in _sql(path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert tables == {"experiments", "points", "failures"}
+    assert tables == {"experiments", "points", "failures", "results"}
 
 
 def test_unversioned_store_is_migrated_and_keeps_its_points(tmp_path):
@@ -153,7 +153,7 @@ def test_store_check_summarises_experiments_failures_and_time(tmp_path, tiny_sto
     text = invoke("store", "check", tiny_store, columns=200)
     assert text.exit_code == 0
     out = ANSI.sub("", text.stdout)
-    assert "schema v2" in out and "integrity ok" in out and "80 points" in out and "1 failed seed" in out
+    assert f"schema v{SCHEMA_VERSION}" in out and "integrity ok" in out and "80 points" in out and "1 failed seed" in out
     assert "failed: bigger seed 4 after 3 attempt(s): ValueError: seed 4 is bad" in out
     assert re.search(r"tiny\s+│\s+48\s+│\s+3\s+│\s+0\s+│\s+1", out), out
 

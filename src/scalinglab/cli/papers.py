@@ -10,9 +10,11 @@ from typing import Any, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from scalinglab.cli._app import (
     _bar,
+    _executor_options,
     _guard,
     _quiet,
     app,
@@ -190,10 +192,18 @@ def reproduce(
     quick: bool = typer.Option(False, "--quick", help="Reduced configuration (minutes on 2 cores)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: reproduce/ID)."),
     list_recipes: bool = typer.Option(False, "--list", help="List the recipes and exit."),
-    workers: int = typer.Option(1, "--workers", help="Processes for simulation seeds."),
+    store: Optional[Path] = typer.Option(None, "--store", help="SQLite store of the recipes' runs (default: "
+                                         "DIR/runs.sqlite); what it holds is not computed again."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Processes for the recipes' jobs (default 1)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run on the Dask cluster at tcp://HOST:PORT."),
+    dask_local: Optional[int] = typer.Option(None, "--dask-local", help="Run on a new local Dask cluster of N "
+                                             "worker processes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or tables; failed checks only."),
 ) -> None:
-    """Reproduce a paper figure: PNGs, DIR/index.html and DIR/summary.json with the checks."""
+    """Reproduce a paper figure: PNGs, DIR/index.html and DIR/summary.json with the checks.
+
+    The runs are kept in a store (DIR/runs.sqlite, or --store): a killed reproduction resumes where it stopped,
+    and `all` shares one store between the recipes (brill-fig6 and brill-fig7 use the same seeds)."""
     _quiet(quiet)
     from scalinglab import recipes
 
@@ -207,28 +217,45 @@ def reproduce(
         return
     if recipe_id is None:
         raise SpecError("ID: give a recipe id, all, or --list")
-    if workers < 1:
-        raise SpecError(f"--workers: must be at least 1, got {workers}")
+    cluster = _executor_options(workers, scheduler, dask_local, None)
     ids = [r.id for r in recipes.all_recipes()] if recipe_id == "all" else [recipes.get(recipe_id).id]
     root = out if out is not None else Path("reproduce")
+    _check_store_path(store)
+    if store is None and recipe_id == "all":
+        store = root / "runs.sqlite"
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     failed = 0
     summaries = []
-    for rid in ids:
-        folder = root / rid if (recipe_id == "all" or out is None) else root
-        with _bar(*columns) as progress:
-            summary = recipes.reproduce(rid, folder, quick, progress=_recipe_progress(progress, rid), workers=workers)
-        summaries.append(summary)
-        table = Table(title=f"{rid} ({'quick' if quick else 'paper configuration'}): {folder / 'index.html'}")
-        for col in ("check", "measured", "predicted", "tolerance", "ok"):
-            table.add_column(col, justify="left" if col == "check" else "right")
-        for ch in summary["checks"]:
-            table.add_row(ch["name"], f"{ch['measured']:.5g}", f"{ch['predicted']:.5g}", f"{ch['tolerance']:.3g}",
-                          "[green]ok[/]" if ch["ok"] else "[red]FAIL[/]")
-            failed += not ch["ok"]
-        out_console.print(table)
+    with cluster as executor:
+        for rid in ids:
+            folder = root / rid if (recipe_id == "all" or out is None) else root
+            with _bar(*columns) as progress:
+                summary = recipes.reproduce(rid, folder, quick, progress=_recipe_progress(progress, rid),
+                                            workers=workers or 1, store=store, executor=executor)
+            failed += _print_checks(rid, quick, folder, summary)
+            summaries.append(summary)
     if recipe_id == "all":
         recipes.write_index(root, summaries, quick)
         out_console.print(f"index: {root / 'index.html'}")
     if failed:
         console.print(f"[yellow]warning:[/] {failed} check(s) failed; see summary.json")
+
+
+def _check_store_path(store: Optional[Path]) -> None:
+    """Refuse a --store that cannot be a store file before any work starts."""
+    if store is not None and store.is_dir():
+        raise SpecError(f"--store: {store} is a directory, not a store file")
+
+
+def _print_checks(rid: str, quick: bool, folder: Path, summary: dict[str, Any]) -> int:
+    """Print one recipe's checks as a table; return how many failed."""
+    failed = 0
+    table = Table(title=Text(f"{rid} ({'quick' if quick else 'paper configuration'}): {folder / 'index.html'}"))
+    for col in ("check", "measured", "predicted", "tolerance", "ok"):
+        table.add_column(col, justify="left" if col == "check" else "right")
+    for ch in summary["checks"]:
+        table.add_row(Text(ch["name"]), f"{ch['measured']:.5g}", f"{ch['predicted']:.5g}", f"{ch['tolerance']:.3g}",
+                      Text("ok", style="green") if ch["ok"] else Text("FAIL", style="red"))
+        failed += not ch["ok"]
+    out_console.print(table)
+    return failed

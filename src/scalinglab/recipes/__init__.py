@@ -1,7 +1,9 @@
 """Reproductions of paper figures: a registry of recipes and the outputs every recipe writes.
 
-A :class:`Recipe` runs one figure or table: ``run(out, quick, progress=None, workers=1)`` writes its PNGs into
-``out`` and returns its checks; :func:`write_outputs` then writes ``out/summary.json``
+A :class:`Recipe` runs one figure or table: ``run(out, quick, jobs)`` writes its PNGs into ``out`` and returns
+its checks. Its simulations are jobs of a :class:`scalinglab.sweep.jobs.Jobs` (``jobs.map``): kept in a store
+(default ``out/runs.sqlite``), so a killed reproduction resumes where it stopped, and run by the sweep's runner on
+local processes or a Dask cluster. :func:`write_outputs` then writes ``out/summary.json``
 
     {"id": ..., "paper": ..., "quick": true,
      "checks": [{"name": ..., "measured": x, "predicted": y, "tolerance": t, "ok": bool}]}
@@ -34,7 +36,7 @@ Progress = Callable[[int, int, str], None]
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """One reproduced figure: ``run(out, quick, progress, workers)`` returns ``{"checks": [...], "figures":
+    """One reproduced figure: ``run(out, quick, jobs)`` returns ``{"checks": [...], "figures":
     {name: png path}, "notes": [...], "tables": {title: rows}}``."""
 
     id: str
@@ -170,13 +172,22 @@ def write_index(root: Path, summaries: list[dict[str, Any]], quick: bool) -> dic
     return combined
 
 
-def reproduce(recipe_id: str, out: Path, quick: bool, progress: Progress | None = None,
-              workers: int = 1) -> dict[str, Any]:
-    """Run one recipe and write its outputs into ``out``; return the summary."""
+def reproduce(recipe_id: str, out: Path, quick: bool, progress: Progress | None = None, workers: int = 1, *,
+              store: Path | None = None, executor: Any = None) -> dict[str, Any]:
+    """Run one recipe and write its outputs into ``out``; return the summary.
+
+    Its jobs are kept in ``store`` (default ``out/runs.sqlite``): what the store holds is read, not computed
+    again. They run on ``workers`` local processes (one: this process), or on ``executor`` (an Executor or a Dask
+    ``Client``, such as ``sweep.executors.dask_executor`` gives)."""
+    from scalinglab.sweep.jobs import Jobs
+    from scalinglab.sweep.store import Store
+
     recipe = get(recipe_id)
     if int(workers) != workers or workers < 1:
-        raise SpecError(f"--workers: must be a positive integer, got {workers!r}")
+        raise SpecError(f"workers: must be a positive integer, got {workers!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    result = recipe.run(out, quick, progress=progress, workers=int(workers))
+    with Store(out / "runs.sqlite" if store is None else Path(store), create=True) as st:
+        jobs = Jobs(st, workers=int(workers), executor=executor, progress=progress)
+        result = recipe.run(out, quick, jobs)
     return write_outputs(out, recipe, quick, result)

@@ -25,6 +25,7 @@ import numpy as np
 from scalinglab.fit.curves import fit_power_law
 from scalinglab.models.kernel_ridge import KernelRidge
 from scalinglab.recipes import Recipe, check, register
+from scalinglab.sweep.jobs import Jobs
 from scalinglab.tasks.real import RealDataset, RealTask, average_pool, load_dataset
 from scalinglab.theory.spectra import (
     fit_spectrum,
@@ -165,8 +166,10 @@ def _ci(x) -> str:
     return f"[{x[0]:.3f}, {x[1]:.3f}]"
 
 
-def run_random_features(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
+def run_random_features(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     from scalinglab.recipes import bahri_plots as plots
+
+    progress = jobs.progress
 
     config = FIG2_QUICK if quick else FIG2_FULL
     panels = []

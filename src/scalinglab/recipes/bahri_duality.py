@@ -34,6 +34,7 @@ from scalinglab.fit.curves import fit_power_law
 from scalinglab.models.kernel_ridge import KernelRidge
 from scalinglab.recipes import Recipe, check, register
 from scalinglab.recipes.bahri import PAPER, TOL_DIMENSION, TOL_DUALITY, TOL_THEORY, _ci, _curves, _fit
+from scalinglab.sweep.jobs import Jobs
 from scalinglab.tasks.manifold import ManifoldTask
 from scalinglab.theory.geometry import intrinsic_dimension
 from scalinglab.theory.spectra import (
@@ -115,8 +116,10 @@ def measure_manifold(d: int, config: DualityConfig) -> dict[str, Any]:
             "theory_alpha": theory_fit.exponent, "geometry": geom}
 
 
-def run_duality(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
+def run_duality(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     from scalinglab.recipes import bahri_plots as plots
+
+    progress = jobs.progress
 
     config = QUICK if quick else FULL
     panels = []

@@ -20,6 +20,7 @@ import numpy as np
 from scalinglab.fit.curves import fit_power_law
 from scalinglab.fit.regimes import curve_verdict, regime_verdict
 from scalinglab.recipes import Recipe, check, register
+from scalinglab.sweep.jobs import Jobs
 from scalinglab.tasks.real import load_dataset
 
 PAPER = "Bahri et al. 2024"
@@ -89,8 +90,8 @@ def _variance_fit(x: np.ndarray, diff: np.ndarray) -> tuple[Any, Any, float]:
     return ver.fit, ver, sign
 
 
-def four_regimes(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
-    return run_four_regimes(Path(out), QUICK_FOUR if quick else FULL_FOUR, progress)
+def four_regimes(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
+    return run_four_regimes(Path(out), QUICK_FOUR if quick else FULL_FOUR, jobs.progress)
 
 
 def run_four_regimes(out: Path, cfg: FourRegimesConfig, progress=None) -> dict[str, Any]:
@@ -283,23 +284,23 @@ def _real_dimensions(student, real, checks: list, curves: dict, done: int, progr
     return measured
 
 
-def teacher_student_4d(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
+def teacher_student_4d(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     from scalinglab.recipes import bahri_nn_dims as dims
 
-    return run_teacher_student(Path(out), QUICK_TS if quick else FULL_TS, progress,
+    return run_teacher_student(Path(out), QUICK_TS if quick else FULL_TS, jobs.progress,
                                real=dims.QUICK_REAL if quick else dims.FULL_REAL)
 
 
-def superclass_noise(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
+def superclass_noise(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     from scalinglab.recipes import bahri_nn_data as data
 
-    return data.run_superclass_noise(Path(out), data.QUICK_SUPER if quick else data.FULL_SUPER, progress)
+    return data.run_superclass_noise(Path(out), data.QUICK_SUPER if quick else data.FULL_SUPER, jobs.progress)
 
 
-def pretrained_duality(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
+def pretrained_duality(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     from scalinglab.recipes import bahri_nn_data as data
 
-    return data.run_pretrained_duality(Path(out), data.QUICK_DUALITY if quick else data.FULL_DUALITY, progress)
+    return data.run_pretrained_duality(Path(out), data.QUICK_DUALITY if quick else data.FULL_DUALITY, jobs.progress)
 
 
 register(Recipe("bahri-teacher-student-4d", PAPER, "deep teacher-student on hypercubes: 4/alpha_D against d",

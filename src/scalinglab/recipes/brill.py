@@ -13,11 +13,7 @@ Training orders are drawn once per seed and step, so training sets are nested ac
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import hashlib
-import json
-import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +22,8 @@ import numpy as np
 
 from scalinglab.models.knn import ForestNearestNeighbour, TreeLevels
 from scalinglab.recipes import Recipe, check, register
+from scalinglab.sweep.jobs import Jobs, config_fingerprint
+from scalinglab.sweep.runner import job_rng
 from scalinglab.tasks.percolation import PercolationTask, grow_bethe_clusters
 from scalinglab.tasks.percolation.estimators import conversion_factors, tau_powerlaw
 from scalinglab.theory import percolation as th
@@ -52,9 +50,9 @@ class BrillConfig:
     scan_n: float = 500.0
     b_range: float = 5.05
 
-    def fingerprint(self) -> int:
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return int(hashlib.sha256(text.encode()).hexdigest()[:16], 16)
+    def fingerprint(self) -> str:
+        """The configuration's fingerprint (``sweep.jobs.config_fingerprint``): its jobs' store keys and seeds."""
+        return config_fingerprint(self)
 
     def grid(self) -> np.ndarray:
         return np.geomspace(1.0, self.n_max, self.n_points)
@@ -128,7 +126,7 @@ def th_pc(z: int) -> float:
 
 
 def _rng(config: BrillConfig, *key: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(config.fingerprint(), spawn_key=key))
+    return job_rng(config.fingerprint(), *key)
 
 
 def run_seed(config: BrillConfig, seed: int) -> dict[str, Any]:
@@ -149,8 +147,10 @@ def run_seed(config: BrillConfig, seed: int) -> dict[str, Any]:
             "seconds": time.perf_counter() - t0}
 
 
-def run_scan(config: BrillConfig, seed: int, points: np.ndarray, repeats: int = 8) -> dict[str, Any]:
-    """Step 4 at N = ``config.scan_n``: loss of the allocation n_k ~ k^(b-1), k < k_br, for each (b, k_br)."""
+def run_scan(config: BrillConfig, seed: int, repeats: int = 8) -> dict[str, Any]:
+    """Step 4 at N = ``config.scan_n``: loss of the allocation n_k ~ k^(b-1), k < k_br, for each (b, k_br) of
+    ``scan_points(config)``."""
+    points = scan_points(config)
     rng = _rng(config, seed, 1)
     c = _Cluster(config, rng)
     f = c.forest
@@ -167,36 +167,9 @@ def run_scan(config: BrillConfig, seed: int, points: np.ndarray, repeats: int = 
             "optimum": np.array([loss(b_opt, k_opt) for _ in range(repeats)])}
 
 
-_CACHE: dict[tuple, Any] = {}
-
-
-def _parallel(fn, config: BrillConfig, jobs: list, progress, label: str, workers: int) -> list:
-    """Run fn(config, *job) for every job, on ``workers`` processes; results in job order."""
-    key = (fn.__name__, config, hashlib.sha256(pickle.dumps(jobs)).hexdigest())
-    if key in _CACHE:
-        return _CACHE[key]
-    results: list[Any] = [None] * len(jobs)
-    if progress:
-        progress(0, len(jobs), label)
-    if workers <= 1:
-        for i, job in enumerate(jobs):
-            results[i] = fn(config, *job)
-            if progress:
-                progress(i + 1, len(jobs), label)
-    else:
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(fn, config, *job): i for i, job in enumerate(jobs)}
-            for done, fut in enumerate(concurrent.futures.as_completed(futures), 1):
-                results[futures[fut]] = fut.result()
-                if progress:
-                    progress(done, len(jobs), label)
-    _CACHE[key] = results
-    return results
-
-
-def simulate(config: BrillConfig, progress=None, workers: int = 1) -> list[dict[str, Any]]:
-    """Steps 1-3 for every seed (cached within the process, so fig6 and fig7 share one run)."""
-    return _parallel(run_seed, config, [(s,) for s in range(config.seeds)], progress, "simulation seeds", workers)
+def simulate(config: BrillConfig, jobs: Jobs) -> list[dict[str, Any]]:
+    """Steps 1-3 for every seed, one job per seed in ``jobs``' store (fig6 and fig7 share them)."""
+    return jobs.map("brill", run_seed, config, [(s,) for s in range(config.seeds)], "simulation seeds")
 
 
 def scan_points(config: BrillConfig) -> np.ndarray:
@@ -259,11 +232,11 @@ def _config(quick: bool) -> BrillConfig:
     return QUICK if quick else FULL
 
 
-def fig6(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
+def fig6(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     from scalinglab.recipes import brill_plots as plots
 
     config = _config(quick)
-    runs = simulate(config, progress, workers)
+    runs = simulate(config, jobs)
     grid = config.grid()
     model = np.array([r["model"] for r in runs])
     data = np.array([r["data"] for r in runs])
@@ -278,11 +251,11 @@ def fig6(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, A
             "tables": {"log-slopes: measured median against theory": rows}}
 
 
-def fig7(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
+def fig7(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     from scalinglab.recipes import brill_plots as plots
 
     config = _config(quick)
-    runs = simulate(config, progress, workers)
+    runs = simulate(config, jobs)
     sizes = np.concatenate([r["sizes"] for r in runs])
     est = tau_powerlaw(sizes, xmin=config.min_size, xmax=config.max_size, site_weighted=True)
     checks = [check("tau from the kept cluster sizes (powerlaw, site-weighted), 95% interval", est.value, 2.5,
@@ -323,13 +296,12 @@ def _collapse_slope(x: np.ndarray, y: np.ndarray, lo: float, hi: float, rng: np.
     return slope(rows), float(np.std(boots))
 
 
-def fig5(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
+def fig5(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     from scalinglab.recipes import brill_plots as plots
 
     config = _config(quick)
     points = scan_points(config)
-    runs = _parallel(run_scan, config, [(s, points) for s in range(config.scan_seeds)], progress, "DOF scan seeds",
-                     workers)
+    runs = jobs.map("brill", run_scan, config, [(s,) for s in range(config.scan_seeds)], "DOF scan seeds")
     loss = np.mean([r["loss"] for r in runs], axis=0)
     opt = np.array([r["optimum"] for r in runs])  # (seeds, repeats)
     opt_loss, best_loss = float(opt.mean()), float(loss.min())
@@ -356,7 +328,7 @@ def fig5(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, A
     return {"checks": checks, "figures": {"loss over (b, k_br)": figure}, "notes": notes}
 
 
-def fig1(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
+def fig1(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     from scalinglab.recipes import brill_plots as plots
     from scalinglab.tasks.percolation import lattice
 
@@ -397,7 +369,7 @@ def ndim_degree(L: int, d: int) -> np.ndarray:
     return deg
 
 
-def fig2(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
+def fig2(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     from scalinglab.recipes import brill_plots as plots
 
     checks = [check(f"k_br({n}) (paper: {v})", th.break_rank(n, ALPHA, MANIFOLD), float(v), tol)
@@ -411,7 +383,7 @@ def fig2(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, A
             "notes": ["alpha = 1; the paper's printed values are matched to half a unit of their last digit."]}
 
 
-def fig3(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
+def fig3(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     from scalinglab.recipes import brill_plots as plots
 
     checks = [check(f"L_data({n}) (paper: {v})", th.data_scaling_loss(n, ALPHA, MANIFOLD), float(v), 5e-4)
@@ -422,7 +394,7 @@ def fig3(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, A
             "notes": ["alpha = 1; the degenerate case L = (1 + ln(D)/2) D^-1/2 is the paper's toy experiment."]}
 
 
-def fig4(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
+def fig4(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     from scalinglab.recipes import brill_plots as plots
 
     rows = th.exponent_ratios()
@@ -438,13 +410,12 @@ def fig4(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, A
             "notes": ["Below 1 the manifold term limits scaling, above 1 the quanta (Zipf) term does."]}
 
 
-for _n, (_fn, _title) in enumerate([
-    (fig1, "site percolation on a 10x10x10 cubic lattice at p = 0.1, 0.3116, 0.6"),
-    (fig2, "theoretical model scaling L(N), alpha = 1, c/D in {0.1, 0.5, 1, 2, 20}"),
-    (fig3, "theoretical data scaling L(D), alpha = 1, c/D in {0.1, 0.5, 1, 2, 20}"),
-    (fig4, "exponent ratios against lattice dimension d, c in {2, 4, 6}"),
-    (fig5, "loss over the DOF allocation (b, k_br) at N = 500 with the theory optimum"),
-    (fig6, "simulated model and data scaling against the parameter-free theory"),
-    (fig7, "cluster-size distribution, per-cluster scaling curves, conversion factors sigma_k"),
-], start=1):
-    register(Recipe(f"brill-fig{_n}", PAPER, _title, _fn))
+register(Recipe("brill-fig1", PAPER, "site percolation on a 10x10x10 cubic lattice at p = 0.1, 0.3116, 0.6", fig1))
+register(Recipe("brill-fig2", PAPER, "theoretical model scaling L(N), alpha = 1, c/D in {0.1, 0.5, 1, 2, 20}", fig2))
+register(Recipe("brill-fig3", PAPER, "theoretical data scaling L(D), alpha = 1, c/D in {0.1, 0.5, 1, 2, 20}", fig3))
+register(Recipe("brill-fig4", PAPER, "exponent ratios against lattice dimension d, c in {2, 4, 6}", fig4))
+register(Recipe("brill-fig5", PAPER, "loss over the DOF allocation (b, k_br) at N = 500 with the theory optimum",
+                fig5))
+register(Recipe("brill-fig6", PAPER, "simulated model and data scaling against the parameter-free theory", fig6))
+register(Recipe("brill-fig7", PAPER, "cluster-size distribution, per-cluster scaling curves, conversion factors "
+                "sigma_k", fig7))

@@ -41,6 +41,7 @@ import numpy as np
 from scalinglab.fit import LAWS
 from scalinglab.fit.estimate import fit_law
 from scalinglab.recipes import Recipe, check, register
+from scalinglab.sweep.jobs import Jobs
 from scalinglab.theory import quanta as th
 
 PAPER = "Michaud et al. 2023"
@@ -93,35 +94,13 @@ def _jobs(config: QuantaConfig) -> list[tuple[float, int]]:
     return [(z, s) for z in config.zipf_exponents for s in range(config.seeds)]
 
 
-def simulate(config: QuantaConfig, progress=None, workers: int = 1) -> list[dict[str, Any]]:
-    import torch  # imported only when a recipe runs
+def simulate(config: QuantaConfig, jobs: Jobs) -> list[dict[str, Any]]:
+    """Every (Zipf exponent, seed) job, one job each in ``jobs``' store; rows of all trained networks."""
+    from scalinglab.recipes.quanta_runs import zipf_job
 
-    from scalinglab.recipes.quanta_runs import _run_job
-
-    """Every (Zipf exponent, seed) job, on ``workers`` processes; rows of all trained networks."""
-    import concurrent.futures
-
-    jobs = [(config, z, s) for z, s in _jobs(config)]
-    rows: list[dict[str, Any]] = []
-    if progress:
-        progress(0, len(jobs), "training (Zipf exponent, seed)")
-    if workers == 1:
-        threads = torch.get_num_threads()
-        try:
-            for i, job in enumerate(jobs):
-                rows += _run_job(job)
-                if progress:
-                    progress(i + 1, len(jobs), "training (Zipf exponent, seed)")
-        finally:
-            torch.set_num_threads(threads)
-        return rows
-    ctx = __import__("multiprocessing").get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        for i, part in enumerate(pool.map(_run_job, jobs)):
-            rows += part
-            if progress:
-                progress(i + 1, len(jobs), "training (Zipf exponent, seed)")
-    return rows
+    keys = [(config.zipf_exponents.index(z), s) for z, s in _jobs(config)]
+    return [row for part in jobs.map("quanta", zipf_job, config, keys, "training (Zipf exponent, seed)")
+            for row in part["rows"]]
 
 
 def fit_exponent(rows: list[dict[str, Any]], x_key: str, y_key: str, config: QuantaConfig,
@@ -245,12 +224,12 @@ def _config(quick: bool) -> QuantaConfig:
     return QUICK if quick else FULL
 
 
-def quanta_zipf(out: Path, quick: bool, progress=None, workers: int = 1) -> dict[str, Any]:
+def quanta_zipf(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     from scalinglab.recipes import quanta_plots as plots
 
     config = _config(quick)
     t0 = time.perf_counter()
-    rows = simulate(config, progress, workers)
+    rows = simulate(config, jobs)
     (out / "quanta-zipf-networks.json").write_text(json.dumps(
         [{**r, "errors": [float(e) for e in r["errors"]]} for r in rows]))
     result = analyse(rows, config)

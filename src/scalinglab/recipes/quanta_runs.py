@@ -64,6 +64,12 @@ def run_zipf(config: QuantaConfig, zipf_exponent: float, seed: int) -> list[dict
     return rows
 
 
-def _run_job(args: tuple[QuantaConfig, float, int]) -> list[dict[str, Any]]:
-    torch.set_num_threads(1)  # tiny matmuls: threads only add synchronisation on shared cores
-    return run_zipf(*args)
+def zipf_job(config: QuantaConfig, zipf_index: int, seed: int) -> dict[str, Any]:
+    """One job of the recipe: ``run_zipf`` for the ``zipf_index``-th Zipf exponent, on one torch thread (tiny
+    matmuls: threads only add synchronisation on shared cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return {"rows": run_zipf(config, config.zipf_exponents[zipf_index], seed)}
+    finally:
+        torch.set_num_threads(threads)

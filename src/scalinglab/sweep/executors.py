@@ -8,9 +8,12 @@ dask-jobqueue (for example ``SLURMCluster``; see docs/architecture.md): ``Client
 from __future__ import annotations
 
 import logging
+import os
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -29,6 +32,22 @@ class InlineExecutor(Executor):
         except Exception as err:  # noqa: BLE001 - the caller reads it from the future, as from any executor
             future.set_exception(err)
         return future
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool worker initializer: exit when the driver dies (SIGKILL leaves no chance to shut the pool down)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def local_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes on this machine whose workers exit when this process dies."""
+    return ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_parent, initargs=(os.getpid(),))
 
 
 def as_executor(target: Any) -> Executor:

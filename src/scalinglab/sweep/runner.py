@@ -14,31 +14,36 @@ the parallelism is across jobs.
 from __future__ import annotations
 
 import os
-import threading
-import time
 import traceback
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
 
 import numpy as np
 
 from scalinglab.contracts import Measurement
 from scalinglab.errors import DataError
-from scalinglab.sweep.executors import InlineExecutor, as_executor
+from scalinglab.sweep.executors import InlineExecutor, as_executor, local_pool
 from scalinglab.sweep.spec import Spec, check_resources
 from scalinglab.sweep.store import Store, check_finite, point_key
 
 Progress = Callable[[int, int], None]
 Compute = Callable[[Spec, int, "int | None"], list[Measurement]]
 RETRIES = 2
+J = TypeVar("J")
 BLAS_THREADS = 1  # BLAS threads of every job, whatever the executor: the numbers do not depend on the mode
 
 
+def job_rng(fingerprint: str, *key: int) -> np.random.Generator:
+    """The one seeding rule of sweeps and recipes: SeedSequence(entropy=fingerprint (hex), spawn_key=key)."""
+    return np.random.default_rng(np.random.SeedSequence(int(fingerprint, 16), spawn_key=tuple(key)))
+
+
 def seed_rng(fingerprint: str, seed: int) -> np.random.Generator:
-    """The generator of one seed of one spec: SeedSequence(entropy=fingerprint, spawn_key=(seed,))."""
-    return np.random.default_rng(np.random.SeedSequence(int(fingerprint, 16), spawn_key=(seed,)))
+    """The generator of one seed of one spec: ``job_rng(fingerprint, seed)``."""
+    return job_rng(fingerprint, seed)
 
 
 def run_seed(spec: Spec, seed: int, blas_threads: int | None = BLAS_THREADS) -> list[Measurement]:
@@ -83,21 +88,6 @@ def _job(compute: Compute | None, spec: Spec, seeds: tuple[int, ...], attempt: i
         return [compute(spec, seed, BLAS_THREADS) for seed in seeds]
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Pool worker initializer: exit when the driver dies (SIGKILL leaves no chance to shut the pool down)."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def _local_pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_parent, initargs=(os.getpid(),))
-
-
 def _jobs(spec: Spec, pending: list[int], per_job: int) -> list[tuple[int, ...]]:
     """Seeds grouped into jobs: fixed blocks of ``per_job`` consecutive seeds (so a seed is always computed with the
     same companions, whatever was stored before), each block that holds a pending seed; all of a block's seeds are
@@ -122,7 +112,7 @@ def register_spec(spec: Spec, store: Store) -> None:
     store.register(spec.name, spec.fingerprint(), spec.model_dump_json())
 
 
-def _error_text(err: BaseException) -> tuple[str, str]:
+def error_text(err: BaseException) -> tuple[str, str]:
     """(one line naming the exception, the full traceback including a worker's remote one)."""
     first = " ".join(str(err).split())[:300]
     line = f"{type(err).__name__}: {first}" if first else type(err).__name__
@@ -156,41 +146,77 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
     total = per_seed * spec.seeds
     pending = pending_seeds(spec, store)
     waiting = set(pending)
-    queue = deque(_jobs(spec, pending, per_job))
+    jobs = _jobs(spec, pending, per_job)
     done = total - per_seed * len(pending)
     if progress:
         progress(done, total)
+
+    def give_up(job: tuple[int, ...], tries: int, err: BaseException) -> None:
+        line, trace = error_text(err)
+        for seed in job:
+            if seed in waiting:  # a block's companion that the store already holds has not failed
+                store.record_failure(spec.name, fp, seed, tries, line, trace)
+
+    def commit(job: tuple[int, ...], per_seed_results: list[list[Measurement]]) -> None:
+        nonlocal added, done
+        for ms in per_seed_results:
+            new = store.add(spec.name, fp, ms)
+            added += new
+            done += per_seed if new else 0
+            if progress:
+                progress(done, total)
+
+    added = 0
+    drive(jobs, lambda job, attempt: (_job, (compute, spec, job, attempt)), commit, give_up,
+          collect=lambda job, result: [check_finite(ms) for ms in result], workers=workers, executor=executor,
+          retries=retries, max_in_flight=max_in_flight)
+    return added
+
+
+def drive(jobs: list[J], call: Callable[[J, int], tuple[Callable[..., Any], tuple]],
+          commit: Callable[[J, Any], None], give_up: Callable[[J, int, BaseException], None], *,
+          collect: Callable[[J, Any], Any] | None = None, workers: int | None = None,
+          executor: Executor | None = None, retries: int = RETRIES, max_in_flight: int | None = None) -> None:
+    """The one job loop of sweeps and recipes: run every job on an executor, committing each result in this
+    process (the only writer) as it arrives.
+
+    ``call(job, attempt)`` gives the function and arguments that compute a job (``attempt`` makes each try a
+    distinct task for executors that cache by arguments); ``collect(job, result)`` checks a result (an error there
+    counts as the job's failure); ``commit(job, result)`` stores it. A job that raises is retried up to ``retries``
+    times, then handed to ``give_up(job, attempts, error)``; the other jobs go on. Without ``executor``, ``workers``
+    processes (default: all cores; one: this process) run the jobs, and a pool whose worker dies (killed, out of
+    memory) is replaced, every job in flight charged one attempt. ``executor`` is any
+    ``concurrent.futures.Executor`` or Dask ``Client``, given at most ``max_in_flight`` jobs at a time.
+    """
+    queue = deque(jobs)
     if not queue:
-        return 0
+        return
     own_pool = executor is None
     if own_pool:
         workers = min(workers or os.cpu_count() or 1, len(queue))
         if workers == 1:
             executor, max_in_flight = InlineExecutor(), 1
         else:
-            executor, max_in_flight = _local_pool(workers), workers
+            executor, max_in_flight = local_pool(workers), workers
     else:
         executor = as_executor(executor)
     window = max_in_flight or len(queue)
     inline = isinstance(executor, InlineExecutor)
     attempts = dict.fromkeys(queue, 0)
-    in_flight: dict[Future, tuple[int, ...]] = {}
-    added = 0
+    in_flight: dict[Future, J] = {}
 
-    def give_up_or_retry(job: tuple[int, ...], err: BaseException) -> None:
+    def give_up_or_retry(job: J, err: BaseException) -> None:
         attempts[job] += 1
         if attempts[job] <= retries:
             queue.append(job)
         else:
-            line, trace = _error_text(err)
-            for seed in job:
-                if seed in waiting:  # a block's companion that the store already holds has not failed
-                    store.record_failure(spec.name, fp, seed, attempts[job], line, trace)
+            give_up(job, attempts[job], err)
 
     def refill() -> None:
         while queue and len(in_flight) < window:
             job = queue.popleft()
-            in_flight[executor.submit(_job, compute, spec, job, attempts[job])] = job
+            fn, args = call(job, attempts[job])
+            in_flight[executor.submit(fn, *args)] = job
 
     try:
         refill()
@@ -200,13 +226,14 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
             for fut in finished:
                 job = in_flight.pop(fut)
                 try:
-                    results += [check_finite(ms) for ms in fut.result()]
+                    value = fut.result()
+                    results.append((job, collect(job, value) if collect else value))
                 except BrokenProcessPool as err:
                     broken.append((job, err))
-                except Exception as err:  # noqa: BLE001 - any error of one job is its seeds' failure
+                except Exception as err:  # noqa: BLE001 - any error of one job is that job's failure
                     give_up_or_retry(job, err)
             if broken:
-                # A worker process died (killed, out of memory): every seed in flight is charged one attempt
+                # A worker process died (killed, out of memory): every job in flight is charged one attempt
                 # and requeued at the back; a fresh pool takes over.
                 for fut, job in in_flight.items():
                     fut.cancel()
@@ -215,17 +242,13 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
                 for job, err in broken:
                     give_up_or_retry(job, err)
                 if not own_pool:
-                    raise DataError("the executor's worker processes died; it cannot run further seeds") from None
+                    raise DataError("the executor's worker processes died; it cannot run further jobs") from None
                 executor.shutdown(wait=False, cancel_futures=True)
-                executor = _local_pool(window)
+                executor = local_pool(window)
             if not inline:
-                refill()  # the workers get their next seeds before the driver writes these
-            for ms in results:
-                new = store.add(spec.name, fp, ms)
-                added += new
-                done += per_seed if new else 0
-                if progress:
-                    progress(done, total)
+                refill()  # the workers get their next jobs before the driver writes these
+            for job, value in results:
+                commit(job, value)
             if inline:
                 refill()
     finally:
@@ -233,4 +256,3 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
             fut.cancel()
         if own_pool:
             executor.shutdown(wait=not in_flight, cancel_futures=True)
-    return added

@@ -33,7 +33,7 @@ from typing import Any
 from scalinglab.contracts import Measurement
 from scalinglab.errors import DataError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT = 5  # seconds to wait for another process's lock on the store before giving up
 
 # Version 1: the first layout (stores written before versioning have user_version 0 and this layout).
@@ -71,6 +71,16 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             created REAL NOT NULL,
             PRIMARY KEY (fingerprint, seed))""",
         "CREATE INDEX IF NOT EXISTS points_by_fingerprint ON points (fingerprint, seed)",
+    ),
+    2: (  # the jobs of recipes (``sweep.jobs``): one row per job, its result as tagged JSON
+        """CREATE TABLE IF NOT EXISTS results (
+            key TEXT PRIMARY KEY,
+            recipe TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            job TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            wall_seconds REAL NOT NULL,
+            created REAL NOT NULL)""",
     ),
 }
 
@@ -349,6 +359,37 @@ class Store:
         cols = ("experiment", "fingerprint", "seed", "attempts", "error", "traceback", "created")
         return [dict(zip(cols, row, strict=True)) for row in self._conn.execute(sql + " ORDER BY experiment, seed",
                                                                                  args)]
+
+    @_database_errors
+    def result_keys(self, fingerprint: str) -> set[str]:
+        """Keys of the stored job results of one configuration (``sweep.jobs``)."""
+        if self.version < 3:  # an older store opened read-only: no results table, none stored
+            return set()
+        return {r[0] for r in self._conn.execute("SELECT key FROM results WHERE fingerprint = ?", (fingerprint,))}
+
+    @_database_errors
+    def add_result(self, key: str, recipe: str, fingerprint: str, job: str, payload: str,
+                   wall_seconds: float) -> bool:
+        """Store one job's result in one transaction (a key already stored is kept). Returns whether it was new."""
+        with self.transaction() as c:
+            before = c.total_changes
+            c.execute("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)",
+                      (key, recipe, fingerprint, job, payload, wall_seconds, time.time()))
+            return c.total_changes > before
+
+    @_database_errors
+    def results(self, keys: Iterable[str]) -> dict[str, tuple[str, float]]:
+        """(payload, wall seconds) of each stored job result among ``keys``."""
+        keys = list(keys)
+        if self.version < 3 or not keys:
+            return {}
+        out: dict[str, tuple[str, float]] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            out.update((k, (p, w)) for k, p, w in self._conn.execute(
+                f"SELECT key, payload, wall_seconds FROM results WHERE key IN ({','.join('?' * len(chunk))})",
+                chunk))
+        return out
 
     @_database_errors
     def check(self) -> dict[str, Any]:
