@@ -191,7 +191,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_numbers(t
 
 
 def _reproduce(out: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "scalinglab", "reproduce", "brill-fig6", "--quick", "--out",
+    return subprocess.Popen([sys.executable, "-m", "scalinglab.cli", "reproduce", "brill-fig6", "--quick", "--out",
                              str(out), "--quiet", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
