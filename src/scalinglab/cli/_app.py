@@ -95,12 +95,14 @@ def _executor_options(workers: Optional[int], scheduler: Optional[str], dask_loc
     return select_executor(workers, scheduler, dask_local)
 
 
-def _run(spec, store, workers: Optional[int], *, quiet: bool = False, cluster=None, retries: Optional[int] = None
-         ) -> int:
+def _run(spec, store, workers: Optional[int], *, quiet: bool = False, cluster=None, retries: Optional[int] = None,
+         max_memory: Optional[float] = None) -> int:
     from scalinglab.sweep.runner import RETRIES, register_spec, run_sweep
+    from scalinglab.sweep.spec import check_resources
 
     if cluster is None:
         cluster = _executor_options(workers, None, None, retries)
+    check_resources(spec, max_memory)  # a spec that cannot run writes nothing
     register_spec(spec, store)  # a refused spec fails here, before any progress bar is drawn
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("points"),
                RateColumn(), TimeRemainingColumn()]
@@ -112,7 +114,7 @@ def _run(spec, store, workers: Optional[int], *, quiet: bool = False, cluster=No
             progress.update(task, completed=done, total=total)
 
         return run_sweep(spec, store, workers=workers, progress=update, executor=executor,
-                         retries=RETRIES if retries is None else retries)
+                         retries=RETRIES if retries is None else retries, max_memory=max_memory)
 
 
 def _report_failures(store, experiment: str) -> None:

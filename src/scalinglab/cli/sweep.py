@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import re
 import sys
 from pathlib import Path
 from typing import Optional
@@ -29,6 +31,20 @@ from scalinglab.cli._app import (
 )
 from scalinglab.cli.fit import FitOptions, report_csv
 from scalinglab.errors import SpecError
+
+SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}  # binary multiples, as the estimates print
+
+
+def parse_size(text: str, option: str) -> float:
+    """Bytes of a size such as ``8G``, ``512M``, ``1.5GiB`` or ``1000000`` (K, M, G, T are powers of 1024, an
+    optional ``B`` or ``iB`` follows); SpecError naming ``option`` unless it is a positive, finite size."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*(?:([KMGT])(?:i?B)?|B)?\s*", text, re.IGNORECASE)
+    if match is None:
+        raise SpecError(f"{option}: not a size, got {text!r} (give e.g. 8G or 512M)")
+    value = float(match.group(1)) * SIZE_UNITS[(match.group(2) or "").upper()]
+    if not (math.isfinite(value) and value > 0):
+        raise SpecError(f"{option}: must be a positive, finite size, got {text!r}")
+    return value
 
 
 @app.command()
@@ -64,6 +80,9 @@ def run(
     dask_local: Optional[int] = typer.Option(None, "--dask-local", help="Run on a new local Dask cluster of N "
                                              "worker processes."),
     retries: int = typer.Option(2, "--retries", help="Retries of a failing seed before it is recorded as failed."),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", help="Refuse a spec whose largest point needs "
+                                             "more memory than this, e.g. 8G or 512M (default: 80% of this "
+                                             "machine's)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary; errors and failures only."),
 ) -> None:
     """Run the points of SPEC that the store does not hold yet (a killed run resumes where it stopped).
@@ -71,12 +90,14 @@ def run(
     A seed that still fails after --retries is recorded in the store with its error and reported at the end;
     the exit status is then 1.
     """
-    from scalinglab.sweep.spec import load_spec
+    from scalinglab.sweep.spec import check_resources, load_spec
 
     spec = load_spec(spec_path)
+    limit = None if max_memory is None else parse_size(max_memory, "--max-memory")
     cluster = _executor_options(workers, scheduler, dask_local, retries)
+    check_resources(spec, limit)  # before the store is opened or created
     with _open_store(store, create=True) as st:
-        added = _run(spec, st, workers, quiet=quiet, cluster=cluster, retries=retries)
+        added = _run(spec, st, workers, quiet=quiet, cluster=cluster, retries=retries, max_memory=limit)
         if not quiet:
             out_console.print(f"{spec.name}: {added} new points, {st.count(spec.name)} stored in {store}")
         _report_failures(st, spec.name)

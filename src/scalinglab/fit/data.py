@@ -13,6 +13,7 @@ import ast
 import csv
 import operator
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,8 @@ COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast
            ast.Gt: operator.gt, ast.GtE: operator.ge}
 MAX_CONSTANT = 1e300  # largest magnitude of a number written in an expression
 MAX_EXPONENT = 1e3  # largest magnitude of the right operand of **
+MAX_LENGTH = 1000  # longest expression in characters: at most a few hundred whole-column operations
+MAX_SECONDS = 10.0  # an expression still evaluating after this long is refused
 
 
 def read_csv(path: str | Path) -> dict[str, np.ndarray]:
@@ -70,6 +73,8 @@ def evaluate(expr: str, columns: dict[str, np.ndarray], what: str, used: set[str
     A column whose name is not an identifier is written in backticks: ``Training FLOP`` as `Training FLOP`.
     """
     original = expr
+    if len(expr) > MAX_LENGTH:
+        raise SpecError(f"{what}: expression of {len(expr)} characters exceeds the limit of {MAX_LENGTH}")
     quoted = re.findall(r"`([^`]+)`", expr)
     aliases: dict[str, str] = {}
     if quoted:
@@ -82,11 +87,14 @@ def evaluate(expr: str, columns: dict[str, np.ndarray], what: str, used: set[str
             expr = expr.replace(f"`{name}`", f"_quoted_{i}")
     try:
         tree = ast.parse(expr, mode="eval")
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # ValueError: a NUL byte; the others: nesting
         raise SpecError(f"{what}: cannot parse {original!r}") from None
     expr = original  # messages quote the expression as the user wrote it
+    deadline = time.monotonic() + MAX_SECONDS
 
     def ev(node: ast.AST):
+        if time.monotonic() > deadline:
+            raise DataError(f"{what}: {expr!r} still evaluating after {MAX_SECONDS:g} s; refused")
         if isinstance(node, ast.Expression):
             return ev(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
@@ -153,7 +161,10 @@ def evaluate(expr: str, columns: dict[str, np.ndarray], what: str, used: set[str
         return repr(ast.unparse(node))
 
     with np.errstate(all="ignore"):
-        return ev(tree)
+        try:
+            return ev(tree)
+        except RecursionError:
+            raise SpecError(f"{what}: {expr[:40]!r}... nests too deeply") from None
 
 
 def prepare(columns: dict[str, np.ndarray], *, y: str, x: list[str], define: list[str] = (),

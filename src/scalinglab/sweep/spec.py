@@ -385,8 +385,27 @@ def _error_message(err: ValidationError) -> str:
     return f"{where}.{msg}" if key else f"{where}: {msg}"
 
 
+MAX_DEPTH = 8  # deepest nesting of tables and arrays a spec may have (its own deepest is grid.data.min: 3)
+
+
+def _check_depth(data: Any) -> None:
+    """SpecError naming the key path if ``data`` nests deeper than ``MAX_DEPTH`` (checked without recursion, so a
+    hostile spec cannot exhaust the stack)."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            shown = ".".join(path[:MAX_DEPTH + 1])
+            raise SpecError(f"{shown}: nested deeper than {MAX_DEPTH} levels")
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        stack.extend((v, (*path, str(k))) for k, v in items)
+
+
 def parse_spec(data: dict[str, Any]) -> Spec:
     """Validate a spec given as a dict; raise SpecError with a one-line message naming the key."""
+    if not isinstance(data, dict):
+        raise SpecError(f"spec: must be a table of keys, got {type(data).__name__}")
+    _check_depth(data)
     try:
         return Spec.model_validate(data)
     except ValidationError as err:
@@ -406,6 +425,8 @@ def load_spec(path: str | Path) -> Spec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{path}: not valid TOML ({err})") from None
+    except RecursionError:  # the TOML reader recurses once per nested array or inline table
+        raise SpecError(f"{path}: not a spec (arrays or tables nested deeper than {MAX_DEPTH} levels)") from None
     return parse_spec(data)
 
 
