@@ -82,16 +82,19 @@ def test_nmt_m4_extrapolates_better_than_power_laws():
 
 
 def test_open_lm_parameter_count_with_or_without_embeddings_changes_the_fit():
-    """Li et al.'s point: counting embedding parameters or not changes the fitted model exponent."""
+    """Li et al.'s point: counting embedding parameters or not changes the fitted model exponent: each fit's
+    alpha lies outside the other's 95% interval. (Non-overlap of the two intervals, asserted before, rested on
+    the third-largest of 100 draws: the exact refits find one resample's optimum at alpha 0.098, where the
+    finite-difference refit stopped short, and the intervals then overlap.)"""
     cols = read_csv(EXTERNAL / "misfitting_open_lm_last_ckpt.csv")
     fits = {}
     for n in ("N", "N_no_emb"):
         X, y, _, _ = prepare(cols, y="loss", x=[n, "D"])
         fits[n] = fit_law(LAWS["chinchilla"], X, y, n_boot=100, rng=np.random.default_rng(0))
         assert rmse_log(fits[n], X, y) < 0.05
-    lo1, hi1 = fits["N"].ci95["alpha"]
-    lo2, hi2 = fits["N_no_emb"].ci95["alpha"]
-    assert hi2 < lo1 or hi1 < lo2
+    a1, (lo1, hi1) = fits["N"].params["alpha"], fits["N"].ci95["alpha"]
+    a2, (lo2, hi2) = fits["N_no_emb"].params["alpha"], fits["N_no_emb"].ci95["alpha"]
+    assert not lo1 <= a2 <= hi1 and not lo2 <= a1 <= hi2, (a1, (lo1, hi1), a2, (lo2, hi2))
 
 
 def test_selection_on_bnsl_picks_a_form_with_a_break_or_saturation():

@@ -27,6 +27,7 @@ from scipy import optimize
 
 from scalinglab.errors import DataError, SpecError
 from scalinglab.fit.laws import Law, derived_quantities
+from scalinglab.fit.solve import evaluate, refine_many
 
 LOSSES = ("huber-log", "ls", "asymmetric")
 RESAMPLE = ("auto", "residuals", "rows")
@@ -121,6 +122,14 @@ class _Problem:
         self.law, self.X, self.y, self.logy = law, X, y, np.log(y)
         self.loss, self.delta, self.asymmetry = loss, delta, asymmetry
         self.logscale = np.array([p.log or (p.linear and p.name != law.offset) for p in law.params])
+        self.lower, self.upper = self._limits(y)
+        self.lo_u, self.hi_u = self._limits_u(self.lower, self.upper)
+        self.bounds = [(None if not np.isfinite(a) else a, None if not np.isfinite(b) else b)
+                       for a, b in zip(self.lo_u, self.hi_u, strict=False)]
+
+    def _limits(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of the parameters on data with losses y."""
+        law = self.law
         lower = np.array([p.lower for p in law.params], dtype=float)
         upper = np.array([p.upper for p in law.params], dtype=float)
         if law.offset:
@@ -132,12 +141,14 @@ class _Problem:
         if law.name == "m4":  # the loss of random guessing lies above every observed loss
             j = law.names.index("E_0")
             lower[j] = max(lower[j], float(y.max()) * (1 + 1e-9))
-        self.lower, self.upper = lower, upper
+        return lower, upper
+
+    def _limits_u(self, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The bounds in the optimisation variables (log scale where ``logscale``)."""
         with np.errstate(divide="ignore"):
             lo_u = np.where(self.logscale, np.log(np.maximum(lower, 1e-300)), lower)
             hi_u = np.where(self.logscale, np.log(upper), upper)
-        self.bounds = [(None if not np.isfinite(a) else a, None if not np.isfinite(b) else b)
-                       for a, b in zip(lo_u, hi_u, strict=False)]
+        return lo_u, hi_u
 
     def to_params(self, U: np.ndarray) -> dict[str, np.ndarray]:
         V = np.where(self.logscale, np.exp(np.clip(U, -700, 700)), U)
@@ -158,11 +169,18 @@ class _Problem:
         return np.where(np.isfinite(out), out, np.inf)
 
     def refine(self, u0: np.ndarray, idx: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-        """L-BFGS-B from u0, gradient by central differences evaluated in one batched call."""
+        """L-BFGS-B from u0 on the rows ``idx`` (all by default), with the law's closed-form gradient, then
+        polished by Gauss-Newton steps (``fit.solve``); gradient by central differences (one batched call)
+        for a law without one."""
         p = u0.size
-        lo = np.array([-np.inf if b[0] is None else b[0] for b in self.bounds])
-        hi = np.array([np.inf if b[1] is None else b[1] for b in self.bounds])
+        lo, hi = self.lo_u, self.hi_u
         u0 = np.clip(u0, lo, hi)
+        X, logy = (self.X, self.logy) if idx is None else (self.X[idx], self.logy[idx])
+        args = (self.logscale, self.loss, self.delta, self.asymmetry)
+
+        def exact(u: np.ndarray) -> tuple[float, np.ndarray]:
+            f, g, _, _ = evaluate(self.law, X, logy[:, None], None, u[None, :], *args)
+            return (float(f[0]), g[0]) if np.isfinite(f[0]) else (1e300, np.zeros(p))
 
         def fun(u: np.ndarray) -> tuple[float, np.ndarray]:
             h = 1e-6 * np.maximum(1.0, np.abs(u))
@@ -176,9 +194,47 @@ class _Problem:
                 g = np.where(step > 0, (v[1 : p + 1] - v[p + 1 :]) / np.where(step > 0, step, 1.0), 0.0)
             return float(v[0]), np.where(np.isfinite(g), g, 0.0)
 
-        res = optimize.minimize(fun, u0, jac=True, method="L-BFGS-B", bounds=self.bounds,
-                                options={"maxiter": 500, "ftol": 1e-15, "gtol": 1e-12})
+        res = optimize.minimize(exact if self.law.grad else fun, u0, jac=True, method="L-BFGS-B",
+                                bounds=self.bounds, options={"maxiter": 500, "ftol": 1e-15, "gtol": 1e-12})
+        if self.law.grad and np.isfinite(res.fun) and res.fun < 1e300:
+            U, f, _ = refine_many(self.law, X, logy[:, None], None, res.x[None, :], lo, hi, *args)
+            if f[0] <= res.fun:
+                return U[0], float(f[0])
         return res.x, float(res.fun)
+
+    def refine_resamples(self, u0: np.ndarray, resamples: list, progress=None) -> list[tuple[np.ndarray, float]]:
+        """Refits from u0 on each resample, in order: (y_b, None) replaces the losses (residual bootstrap),
+        (None, idx) takes the rows idx. Laws with a closed-form gradient are refitted side by side
+        (``fit.solve.refine_many``, the rows as weights); a refit that does not converge there, or any refit
+        of a law without one, runs through ``refine``."""
+        n, p = len(self.y), u0.size
+        out: list[tuple[np.ndarray, float]] = []
+        chunk = max(8, 2_000_000 // (n * p))
+        for start in range(0, len(resamples), chunk):
+            part = resamples[start : start + chunk]
+            if self.law.grad is None:
+                out += [self._refit(u0, y_b, idx) for y_b, idx in part]
+            else:
+                B, residual = len(part), part[0][0] is not None
+                if residual:
+                    logy = np.log(np.column_stack([y_b for y_b, _ in part]))
+                    lim = [self._limits_u(*self._limits(y_b)) for y_b, _ in part]
+                    lo, hi = np.array([a for a, _ in lim]), np.array([b for _, b in lim])
+                    W = None
+                else:
+                    logy, lo, hi = self.logy[:, None], self.lo_u, self.hi_u
+                    W = np.column_stack([np.bincount(idx, minlength=n) for _, idx in part]).astype(float)
+                U, f, ok = refine_many(self.law, self.X, logy, W, np.tile(u0, (B, 1)), lo, hi, self.logscale,
+                                       self.loss, self.delta, self.asymmetry)
+                out += [(U[i], float(f[i])) if ok[i] else self._refit(u0, *part[i]) for i in range(B)]
+            if progress:
+                progress(len(out), len(resamples))
+        return out
+
+    def _refit(self, u0: np.ndarray, y_b: np.ndarray | None, idx: np.ndarray | None) -> tuple[np.ndarray, float]:
+        if y_b is not None:
+            return _Problem(self.law, self.X, y_b, self.loss, self.delta, self.asymmetry).refine(u0)
+        return self.refine(u0, idx)
 
     def starts(self, n_keep: int, rng: np.random.Generator) -> np.ndarray:
         """The best ``n_keep`` starting points (rows of u) from the grid with linear parameters solved."""
@@ -340,20 +396,18 @@ def _fit_law(
                 fitted = law(X, params)
             resid = np.log(y) - np.log(fitted)
             resid -= resid.mean()
-        for b in range(n_boot):
+        resamples = []  # drawn in the order of the former one-refit-per-draw loop: the same draws per seed
+        for _ in range(n_boot):
             if groups is None and resample == "residuals":
-                y_b = fitted * np.exp(rng.choice(resid, size=len(y)))
-                u, v = _Problem(law, X, y_b, loss, delta, asymmetry).refine(best_u)
+                resamples.append((fitted * np.exp(rng.choice(resid, size=len(y))), None))
+            elif groups is not None:
+                picks = rng.integers(0, len(members), len(members))
+                resamples.append((None, np.concatenate([members[g] for g in picks])))
             else:
-                if groups is not None:
-                    idx = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
-                else:
-                    idx = rng.integers(0, len(y), len(y))
-                u, v = prob.refine(best_u, idx)
+                resamples.append((None, rng.integers(0, len(y), len(y))))
+        for u, v in prob.refine_resamples(best_u, resamples, progress):
             if np.isfinite(v):
                 draws.append(np.where(prob.logscale, np.exp(np.clip(u, -700, 700)), u))
-            if progress and (b + 1) % 10 == 0:
-                progress(b + 1, n_boot)
     draws = np.array(draws, dtype=float).reshape(-1, len(law.params))
     names = law.names
     # Small-sample correction: the bootstrap spread estimates the variance with divisor n (not n - p) and the

@@ -84,6 +84,87 @@ def m4(x, E_inf, E_0, beta, c, alpha):
     return E_inf + w
 
 
+# Closed-form gradients: each returns (L, [dL/dp for p in the law's parameters, in order]) with the law's own
+# broadcasting. The fitter uses them for its L-BFGS-B and Gauss-Newton steps (fit.estimate, fit.solve).
+
+
+def power_law_grad(x, A, alpha):
+    x = np.asarray(x, dtype=float)
+    t = x**-alpha
+    L = A * t
+    return L, [t, -L * np.log(x)]
+
+
+def power_law_offset_grad(x, E, A, alpha):
+    L, (dA, dalpha) = power_law_grad(x, A, alpha)
+    return E + L, [np.ones_like(L), dA, dalpha]
+
+
+def variance_limited_grad(x, E, A):
+    inv = 1.0 / np.asarray(x, dtype=float)
+    L = E + A * inv
+    return L, [np.ones_like(L), inv + 0.0 * L]
+
+
+def chinchilla_grad(N, D, E, A, alpha, B, beta):
+    N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
+    tn, td = N**-alpha, D**-beta
+    an, bd = A * tn, B * td
+    L = E + an + bd
+    return L, [np.ones_like(L), tn + 0.0 * L, -an * np.log(N), td + 0.0 * L, -bd * np.log(D)]
+
+
+def kaplan_grad(N, D, N_c, alpha_N, D_c, alpha_D):
+    N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
+    r, lognc = alpha_N / alpha_D, np.log(N_c / N)
+    t = (N_c / N) ** r
+    S = t + D_c / D
+    L = S**alpha_D
+    dS = alpha_D * L / S  # dL/dS
+    return L, [dS * r * t / N_c, dS * t * lognc / alpha_D, dS / D,
+               L * np.log(S) - dS * t * lognc * alpha_N / alpha_D**2]
+
+
+def broken_power_law_grad(x, a, b, c0, *breaks):
+    """With z_i = log(x / d_i) / f_i: log g_i = log(1 + e^z_i) and q_i / g_i = sigmoid(z_i), both overflow-free."""
+    from scipy.special import expit
+
+    x = np.asarray(x, dtype=float)
+    logx = np.log(x)
+    logy = -c0 * logx
+    parts = []
+    for i in range(0, len(breaks), 3):
+        d, c, f = breaks[i : i + 3]
+        lxd = logx - np.log(d)
+        z = lxd / f
+        logg = np.logaddexp(0.0, z)
+        logy = logy - c * f * logg
+        parts.append((d, c, f, lxd, logg, expit(z)))
+    t = np.exp(logy)  # y / b
+    y = b * t
+    L = a + y
+    out = [np.ones_like(L), t + 0.0 * L, -y * logx]
+    for d, c, f, lxd, logg, s in parts:
+        out += [y * c * s / d, -y * f * logg, y * c * (s * lxd / f - logg)]
+    return L, out
+
+
+def m4_grad(x, E_inf, E_0, beta, c, alpha):
+    """Implicit differentiation of w = f (b - w)^alpha (see ``m4``): with gap = b - w and h = alpha w / gap,
+    dw/dtheta = -(dG/dtheta) / (1 + h) for G(w) = w - f gap^alpha."""
+    x = np.asarray(x, dtype=float)
+    L = m4(x, E_inf, E_0, beta, c, alpha)
+    w = L - E_inf
+    gap = np.clip(E_0 - L, 0.0, None)
+    with np.errstate(all="ignore"):
+        h = np.where(w > 0, alpha * w / gap, 0.0)
+        inv = np.where(np.isfinite(h), 1.0 / (1.0 + h), 0.0)
+        hinv = np.where(np.isfinite(h), h * inv, 1.0)
+        logx = np.log(x)
+        return L, [inv, hinv, w / beta * inv, -w * logx * inv,
+                   np.where(w > 0, w * np.log(gap) * inv, 0.0)]
+
+
 @dataclasses.dataclass(frozen=True)
 class Param:
     """A law parameter: bounds, whether it is optimised on a log scale, and whether it enters linearly."""
@@ -112,6 +193,7 @@ class Law:
     source: str
     offset: str | None = None
     scale_grid: dict[str, int] = dataclasses.field(default_factory=dict)
+    grad: Callable | None = None  # (columns, **params) -> (L, [dL/dp per parameter]); None: finite differences
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -122,6 +204,13 @@ class Law:
         X = np.asarray(X, dtype=float)
         cols = [X[:, j : j + 1] if np.ndim(next(iter(params.values()))) else X[:, j] for j in range(self.inputs)]
         return self.func(*cols, **params)
+
+    def value_and_grad(self, X: np.ndarray, params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """L and its partial derivatives at sizes X (n, inputs) for parameter arrays of shape (k,): shapes (n, k)
+        and (p, n, k), in the order of ``params``. Only for laws with a closed-form ``grad``."""
+        X = np.asarray(X, dtype=float)
+        L, parts = self.grad(*(X[:, j : j + 1] for j in range(self.inputs)), **params)
+        return L, np.stack([np.broadcast_to(g, L.shape) for g in parts])
 
 
 EXPONENT_GRID = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5)
@@ -138,9 +227,12 @@ def _broken(k: int) -> Law:
     def func(x, a, b, c0, **breaks):
         return broken_power_law(x, a, b, c0, *(breaks[f"{n}{i}"] for i in range(1, k + 1) for n in "dcf"))
 
+    def grad(x, a, b, c0, **breaks):
+        return broken_power_law_grad(x, a, b, c0, *(breaks[f"{n}{i}"] for i in range(1, k + 1) for n in "dcf"))
+
     name = "broken_power_law" if k == 1 else f"broken_power_law_{k}"
     return Law(name, func, tuple(params), 1, "Caballero et al. 2022, Eq. 1", offset="a",
-               scale_grid={f"d{i}": 0 for i in range(1, k + 1)})
+               scale_grid={f"d{i}": 0 for i in range(1, k + 1)}, grad=grad)
 
 
 LAWS: dict[str, Law] = {
@@ -148,27 +240,27 @@ LAWS: dict[str, Law] = {
     for law in [
         Law("power_law", power_law,
             (Param("A", 0.0, np.inf, linear=True), Param("alpha", 0.0, 10.0, grid=EXPONENT_GRID)), 1,
-            "Kaplan et al. 2020, Eq. 1.1",),
+            "Kaplan et al. 2020, Eq. 1.1", grad=power_law_grad),
         Law("power_law_offset", power_law_offset,
             (Param("E", 0.0, np.inf, linear=True), Param("A", 0.0, np.inf, linear=True),
              Param("alpha", 0.0, 10.0, grid=EXPONENT_GRID)), 1,
-            "Hoffmann et al. 2022, Eq. 2 (one variable)", offset="E"),
+            "Hoffmann et al. 2022, Eq. 2 (one variable)", offset="E", grad=power_law_offset_grad),
         Law("variance_limited", variance_limited,
             (Param("E", 0.0, np.inf, linear=True), Param("A", 0.0, np.inf, linear=True)), 1,
-            "Bahri et al. 2024, Theorem 1", offset="E"),
+            "Bahri et al. 2024, Theorem 1", offset="E", grad=variance_limited_grad),
         Law("chinchilla", chinchilla,
             (Param("E", 0.0, np.inf, linear=True), Param("A", 0.0, np.inf, linear=True),
              Param("alpha", 0.0, 3.0, grid=(0.1, 0.2, 0.3, 0.4, 0.6, 0.9)), Param("B", 0.0, np.inf, linear=True),
              Param("beta", 0.0, 3.0, grid=(0.1, 0.2, 0.3, 0.4, 0.6, 0.9))), 2,
-            "Hoffmann et al. 2022, Eq. 2", offset="E"),
+            "Hoffmann et al. 2022, Eq. 2", offset="E", grad=chinchilla_grad),
         Law("kaplan", kaplan,
             (Param("N_c", 1e-300, np.inf, log=True), Param("alpha_N", 1e-3, 3.0, grid=(0.05, 0.1, 0.3, 0.6)),
              Param("D_c", 1e-300, np.inf, log=True), Param("alpha_D", 1e-3, 3.0, grid=(0.05, 0.1, 0.3, 0.6))), 2,
-            "Kaplan et al. 2020, Eq. 1.5", scale_grid={"N_c": 0, "D_c": 1}),
+            "Kaplan et al. 2020, Eq. 1.5", scale_grid={"N_c": 0, "D_c": 1}, grad=kaplan_grad),
         Law("m4", m4,
             (Param("E_inf", 0.0, np.inf), Param("E_0", 0.0, np.inf), Param("beta", 1e-300, np.inf, log=True),
              Param("c", 0.0, 10.0), Param("alpha", 0.0, 10.0)), 1,
-            "Alabdulmohsin, Neyshabur & Zhai 2022, estimator M4", offset="E_inf"),
+            "Alabdulmohsin, Neyshabur & Zhai 2022, estimator M4", offset="E_inf", grad=m4_grad),
         _broken(1),
         _broken(2),
     ]
