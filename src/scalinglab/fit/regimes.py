@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
 from typing import Any, Protocol
 
 import numpy as np
@@ -55,25 +54,82 @@ class RegimeFit:
         }
 
 
+class Grid:
+    """Measurements of one experiment as dense arrays indexed (seed, D, size), for slicing many curves quickly.
+
+    ``loss[s, i, j]`` is the test loss of seed ``seeds[s]`` at D = ``data[i]``, size = ``size[j]`` (NaN where not
+    measured); ``extra(key)`` is the same cube of a recorded metric, built on first use. Built once from a list of
+    ``Measurement`` (``Grid.of`` returns a Grid unchanged), so a report over a large grid scans the list once
+    rather than once per slice.
+    """
+
+    def __init__(self, measurements: list[Measurement]):
+        self._ms = measurements
+        n = len(measurements)
+        d = np.fromiter((m.data_size for m in measurements), dtype=np.int64, count=n)
+        p = np.fromiter((m.model_size for m in measurements), dtype=np.int64, count=n)
+        s = np.fromiter((m.seed for m in measurements), dtype=np.int64, count=n)
+        self.data, di = np.unique(d, return_inverse=True)
+        self.size, pi = np.unique(p, return_inverse=True)
+        self.seeds, si = np.unique(s, return_inverse=True)
+        self._at = (si, di, pi)
+        self.loss = self._cube(np.fromiter((m.test_loss for m in measurements), dtype=float, count=n))
+        self._extra: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def of(cls, measurements: Grid | list[Measurement]) -> Grid:
+        return measurements if isinstance(measurements, Grid) else cls(measurements)
+
+    def __len__(self) -> int:
+        return len(self._ms)
+
+    def __iter__(self):
+        return iter(self._ms)
+
+    def _cube(self, values: np.ndarray) -> np.ndarray:
+        cube = np.full((len(self.seeds), len(self.data), len(self.size)), np.nan)
+        cube[self._at] = values
+        return cube
+
+    def extra(self, key: str) -> np.ndarray:
+        """The cube of metric ``key`` (NaN where a point did not record it)."""
+        if key not in self._extra:
+            nan = float("nan")
+            self._extra[key] = self._cube(np.fromiter((m.extra.get(key, nan) for m in self._ms), dtype=float,
+                                                      count=len(self._ms)))
+        return self._extra[key]
+
+    def slice(self, axis: str, fixed: int, xs: tuple[int, ...], values: np.ndarray | None = None) -> np.ndarray:
+        """``values`` (the loss cube by default) along ``axis`` at the other size ``fixed``: (n_seeds, len(xs)),
+        NaN where a point is missing."""
+        cube = self.loss if values is None else values
+        along, other = (self.data, self.size) if axis == "data" else (self.size, self.data)
+        k = np.searchsorted(other, fixed)
+        out = np.full((len(self.seeds), len(xs)), np.nan)
+        if k == len(other) or other[k] != fixed:
+            return out
+        idx = np.searchsorted(along, xs)
+        ok = (idx < len(along)) & (along[np.minimum(idx, len(along) - 1)] == np.asarray(xs))
+        sub = cube[:, :, k] if axis == "data" else cube[:, k, :]
+        out[:, ok] = sub[:, idx[ok]]
+        return out
+
+
 def curves(
-    measurements: list[Measurement], axis: str, fixed: int, xs: tuple[int, ...], subtract: str | None = None
+    measurements: Grid | list[Measurement], axis: str, fixed: int, xs: tuple[int, ...], subtract: str | None = None
 ) -> np.ndarray:
     """Per-seed curves along ``axis`` at the other size ``fixed``: array (n_seeds, len(xs)).
 
-    Only seeds that have every point of the slice are used.
+    Only seeds that have every point of the slice are used (with the metric ``subtract`` recorded on each).
     """
-    table: dict[int, dict[int, float]] = defaultdict(dict)
-    for m in measurements:
-        x, other = (m.data_size, m.model_size) if axis == "data" else (m.model_size, m.data_size)
-        if other != fixed or x not in xs:
-            continue
-        value = m.test_loss - (m.extra[subtract] if subtract else 0.0)
-        table[m.seed][x] = value
-    rows = [[per_seed[x] for x in xs] for per_seed in table.values() if len(per_seed) == len(xs)]
-    return np.array(rows, dtype=float).reshape(-1, len(xs))
+    grid = Grid.of(measurements)
+    y = grid.slice(axis, fixed, tuple(xs))
+    if subtract:
+        y = y - grid.slice(axis, fixed, tuple(xs), grid.extra(subtract))
+    return y[~np.isnan(y).any(axis=1)].reshape(-1, len(xs))
 
 
-def fit_regime(measurements: list[Measurement], regime: RegimeLike, n_boot: int = 1000,
+def fit_regime(measurements: Grid | list[Measurement], regime: RegimeLike, n_boot: int = 1000,
                rng: np.random.Generator | None = None) -> RegimeFit:
     """Fit one regime's slice: a pure power law after subtracting a limit, or the loss over a known offset."""
     if len(regime.xs) < 3:
@@ -85,12 +141,13 @@ def fit_regime(measurements: list[Measurement], regime: RegimeLike, n_boot: int 
     return RegimeFit(regime.name, regime.description, regime.axis, regime.fixed, regime.subtract, regime.predicted, fit)
 
 
-def fit_slices(measurements: list[Measurement], axis: str, data_sizes: list[int], model_sizes: list[int],
+def fit_slices(measurements: Grid | list[Measurement], axis: str, data_sizes: list[int], model_sizes: list[int],
                separation: float = 8.0, limit: str | None = None, n_boot: int = 100) -> list[dict[str, Any]]:
     """Fit L = E + A x^-alpha with E free on every slice along ``axis`` where x >= separation * other.
 
     When ``limit`` names the closed-form limit recorded with each point, the fitted offset E is reported beside it.
     """
+    measurements = Grid.of(measurements)
     xs_all, others = (data_sizes, model_sizes) if axis == "data" else (model_sizes, data_sizes)
     out = []
     for other in others:
@@ -106,9 +163,9 @@ def fit_slices(measurements: list[Measurement], axis: str, data_sizes: list[int]
             continue
         row: dict[str, Any] = {"fixed": other, "fit": fit.to_dict()}
         if limit:
-            exact = [m.extra[limit] for m in measurements
-                     if (m.model_size if axis == "data" else m.data_size) == other and limit in m.extra]
-            row["exact_limit"] = float(np.mean(exact)) if exact else None
+            exact = measurements.slice(axis, other, tuple(xs_all), measurements.extra(limit))
+            exact = exact[~np.isnan(exact)]
+            row["exact_limit"] = float(np.mean(exact)) if exact.size else None
         out.append(row)
     return out
 

@@ -9,21 +9,26 @@ import numpy as np
 from scalinglab.contracts import Measurement
 from scalinglab.errors import DataError, ScalingLabError
 from scalinglab.fit.curves import fit_power_law
-from scalinglab.fit.regimes import curve_verdict, curves, fit_regime, fit_slices
+from scalinglab.fit.regimes import Grid, curve_verdict, curves, fit_regime, fit_slices
 from scalinglab.theory.bahri import four_regimes
 from scalinglab.theory.slices import VARIANCE_SEPARATION, SlicePrediction, predict_slice
 
 
-def _limit_curve(measurements: list[Measurement], key: str, axis: str, sizes: list[int], floor: float,
+def _limit_curve(measurements: Grid | list[Measurement], key: str, axis: str, sizes: list[int], floor: float,
                  n_boot: int) -> dict[str, Any] | None:
     """Exponent of a closed-form limit curve, L(D, P = inf) against D or L(D = inf, P) against P."""
-    table: dict[int, dict[int, float]] = {}
-    for m in measurements:
-        if key in m.extra:
-            x = m.data_size if axis == "data" else m.model_size
-            table.setdefault(m.seed, {})[x] = m.extra[key]
-    rows = [[t[x] for x in sizes] for t in table.values() if all(x in t for x in sizes)]
-    if not rows or len(sizes) < 3:
+    grid = Grid.of(measurements)
+    cube = grid.extra(key)
+    # the limit depends on one size only: every point of a seed at that size carries it; take the last one
+    other = 2 if axis == "data" else 1
+    last = cube.shape[other] - 1 - np.argmax(np.flip(~np.isnan(cube), axis=other), axis=other)
+    per_x = np.take_along_axis(cube, np.expand_dims(last, other), other).squeeze(other)
+    along = grid.data if axis == "data" else grid.size
+    idx = np.searchsorted(along, sizes)
+    ok = (idx < len(along)) & (along[np.minimum(idx, len(along) - 1)] == np.asarray(sizes))
+    rows = per_x[:, idx[ok]] if ok.all() else np.empty((0, len(sizes)))
+    rows = rows[~np.isnan(rows).any(axis=1)]
+    if not len(rows) or len(sizes) < 3:
         return None
     fit = fit_power_law(np.array(sizes), np.array(rows), offset=floor, n_boot=n_boot)
     return {"exponent": fit.exponent, "ci95": list(fit.ci95["alpha"]), "fit": fit.to_dict()}
@@ -139,8 +144,9 @@ def analyse(spec: dict[str, Any], measurements: list[Measurement], n_boot: int =
     """
     if not measurements:
         raise DataError(f"experiment {spec.get('name')!r}: no measurements stored yet; run it first")
-    ds = sorted({m.data_size for m in measurements})
-    ps = sorted({m.model_size for m in measurements})
+    measurements = Grid.of(measurements)
+    ds = [int(v) for v in measurements.data]
+    ps = [int(v) for v in measurements.size]
     task_props, model_kind, model_props, problems = describe(spec)
     task_kind = spec.get("task", {}).get("kind")
     out: dict[str, Any] = {
@@ -149,7 +155,7 @@ def analyse(spec: dict[str, Any], measurements: list[Measurement], n_boot: int =
         "model": spec.get("model", {}),
         "task_properties": task_props,
         "model_properties": model_props,
-        "n_seeds": len({m.seed for m in measurements}),
+        "n_seeds": len(measurements.seeds),
         "grid": {"data": ds, "size": ps},
         "interval_rule": "a prediction agrees when it lies inside the measured 95% interval of the exponent "
                          "(bootstrap over seeds, widened by Student's t for the number of seeds)",

@@ -33,10 +33,12 @@ def check_out_dir(out: str | Path) -> Path:
 
 def write_report(measurements: list[Measurement], fits: dict[str, Any], out: str | Path) -> Path:
     """Write ``out/report.html``, ``out/fits.json`` and the PNGs; return the HTML path."""
+    from scalinglab.fit.regimes import Grid
     from scalinglab.report import plots
 
     out = check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
+    measurements = Grid.of(measurements)
     pngs = {
         "vs_data": plots.slice_figure(measurements, fits, "data", out / "slices_vs_data.png"),
         "vs_size": plots.slice_figure(measurements, fits, "size", out / "slices_vs_size.png"),
