@@ -36,11 +36,15 @@ def test_bound_check_is_one_sided_with_the_tolerance_above_the_interval(alpha, o
 
 
 def test_teacher_student_with_real_data_tiny(tmp_path):
+    from scalinglab.sweep.jobs import Jobs
+    from scalinglab.sweep.store import Store
+
     cfg = bahri_nn.TeacherStudentConfig(dims=(2,), data_sizes=(16, 32, 64), student_width=16, teacher_width=8,
                                         seeds=2, steps=40, n_test=300)
     real = bahri_nn_dims.RealDimsConfig(datasets=("digits",), data_sizes={"digits": (40, 80, 160, 320)}, width=16,
                                         seeds=2, steps=150, n_test=300, n_boot=20)
-    result = bahri_nn.run_teacher_student(tmp_path, cfg, real=real)
+    with Store(tmp_path / "runs.sqlite") as st:
+        result = bahri_nn.run_teacher_student(tmp_path, cfg, Jobs(st), real=real)
     names = [c["name"] for c in result["checks"]]
     assert len(names) == 2 and names[1].startswith("digits: 4/alpha_D <= d")
     digits = result["checks"][1]

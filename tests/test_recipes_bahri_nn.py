@@ -14,12 +14,20 @@ from scalinglab import recipes
 from scalinglab.models.mlp import Architecture, TrainConfig
 from scalinglab.recipes import bahri_nn, bahri_nn_data
 from scalinglab.recipes import bahri_nn_runs as runs
+from scalinglab.sweep.jobs import Jobs
+from scalinglab.sweep.store import Store
 from scalinglab.tasks.hypercube import HypercubeTeacher
 from scalinglab.tasks.real import load_dataset
 
 torch.set_num_threads(1)
 ERF = Architecture(depth=2, activation="erf", weight_variance=1.0)
 IDS = ("bahri-four-regimes-nn", "bahri-teacher-student-4d", "bahri-superclass-noise", "bahri-pretrained-duality")
+
+
+@pytest.fixture
+def jobs(tmp_path):
+    with Store(tmp_path / "runs.sqlite") as st:
+        yield Jobs(st)
 
 
 @pytest.fixture(scope="module")
@@ -107,34 +115,34 @@ def _assert_result(result, out, n_checks):
     json.dumps(result["checks"])
 
 
-def test_four_regimes_tiny(tmp_path):
-    result = bahri_nn.run_four_regimes(tmp_path, TINY_FOUR)
+def test_four_regimes_tiny(tmp_path, jobs):
+    result = bahri_nn.run_four_regimes(tmp_path, TINY_FOUR, jobs)
     _assert_result(result, tmp_path, 2 + 4)
     table = result["tables"]["digits: fitted slices"]
     assert [row["slice"] for row in table] == ["width, L - L_lin", "data, L - L(D=inf)", "data, L", "width, L"]
 
 
-def test_teacher_student_tiny(tmp_path):
+def test_teacher_student_tiny(tmp_path, jobs):
     cfg = bahri_nn.TeacherStudentConfig(dims=(2, 3), data_sizes=(16, 32, 64), student_width=16, teacher_width=8,
                                         seeds=2, steps=40, n_test=300)
-    result = bahri_nn.run_teacher_student(tmp_path, cfg)
+    result = bahri_nn.run_teacher_student(tmp_path, cfg, jobs)
     _assert_result(result, tmp_path, 2)
     assert [row["d"] for row in result["tables"]["alpha_D per dimension"]] == [2, 3]
 
 
-def test_superclass_noise_tiny(tmp_path):
+def test_superclass_noise_tiny(tmp_path, jobs):
     cfg = dataclasses.replace(bahri_nn_data.QUICK_SUPER, data_sizes=(20, 40, 80), width=8, seeds=2, steps=30,
                               n_test=200)
-    result = bahri_nn_data.run_superclass_noise(tmp_path, cfg)
+    result = bahri_nn_data.run_superclass_noise(tmp_path, cfg, jobs)
     _assert_result(result, tmp_path, 2)
     assert len(result["tables"]["fitted alpha_D"]) == 3
 
 
-def test_pretrained_duality_tiny(tmp_path):
+def test_pretrained_duality_tiny(tmp_path, jobs):
     cfg = bahri_nn_data.DualityConfig(dataset="mnist1d", n=1500, width=32, pretrain_steps=30,
                                       data_sizes=(4, 8, 16, 32, 64, 128), feature_counts=(4, 8, 16, 32), peak_at=16,
                                       fit_max=16, seeds=2, n_test=200, n_val=100, ridges=(1e-8, 1e-2, 1.0))
-    result = bahri_nn_data.run_pretrained_duality(tmp_path, cfg)
+    result = bahri_nn_data.run_pretrained_duality(tmp_path, cfg, jobs)
     _assert_result(result, tmp_path, 3)
 
 

@@ -81,7 +81,7 @@ def _pooled(name: str, pool: int, config: Fig2Config) -> RealDataset:
     return RealDataset(X=X, y=data.y, name=f"{name}-pool{pool}", n_classes=data.n_classes, image_shape=shape)
 
 
-def _curves(model: KernelRidge, task, ds, ps, seeds) -> dict[tuple[int, int], np.ndarray]:
+def curves(model: KernelRidge, task, ds, ps, seeds) -> dict[tuple[int, int], np.ndarray]:
     """{(D, P): losses over seeds} for one model; seed s uses default_rng([s, 11]) (shared data draws)."""
     out: dict[tuple[int, int], list[float]] = {}
     for s in range(seeds):
@@ -90,23 +90,17 @@ def _curves(model: KernelRidge, task, ds, ps, seeds) -> dict[tuple[int, int], np
     return {k: np.array(v) for k, v in out.items()}
 
 
-def _fit(xs, ys, offset: float | None = 0.0) -> dict[str, Any]:
+def fit_exponent(xs, ys, offset: float | None = 0.0) -> dict[str, Any]:
     f = fit_power_law(np.asarray(xs, float), np.asarray(ys).T, offset=offset, n_boot=500,
                       rng=np.random.default_rng(0))
     return {"alpha": f.exponent, "ci95": f.ci95["alpha"], "fit": f}
 
 
-def _spectrum(model: KernelRidge, X: np.ndarray, rng: np.random.Generator, halves: int = 2):
-    """alpha_K from the NNGP spectra of ``halves`` disjoint subsets, over indices [10, N_half / 10]."""
-    order = rng.permutation(len(X))
-    parts = np.array_split(order, halves)
-    n = min(len(p) for p in parts)
-    spectra = np.array([kernel_spectrum(model.gram(X[p[:n]])) for p in parts])
-    return fit_spectrum(spectra, (10, n // 10)), spectra
-
-
-def measure_fig2(name: str, pool: int, config: Fig2Config) -> dict[str, Any]:
-    """Every number of one (data set, pool size) panel of Fig. 2."""
+def fig2_job(config: Fig2Config, index: int) -> dict[str, Any]:
+    """The job of one (data set, pool size) panel of Fig. 2, ``config.datasets[index]``: every learning curve,
+    spectrum and theory curve, as numbers (per-seed losses; seed s draws from default_rng([s, 11]), the NNGP
+    spectra from default_rng(5))."""
+    name, pool = config.datasets[index]
     data = _pooled(name, pool, config)
     task = RealTask(data, name=data.name)
     n_train = data.n - config.n_test
@@ -114,33 +108,26 @@ def measure_fig2(name: str, pool: int, config: Fig2Config) -> dict[str, Any]:
     ps = sorted({int(v) for v in np.geomspace(16, config.p_max, config.p_points)})
     exact = dataclasses.replace(_model("exact"), n_test=config.n_test)
     rf = dataclasses.replace(_model("random"), n_test=config.n_test)
-    kern = _curves(exact, task, ds, [0], config.seeds)
-    feat = _curves(rf, task, ds, ps, config.seeds)
-    L_inf = np.array([kern[(d, 0)] for d in ds])  # (n_D, seeds)
-    res_d = [d for d in ds if d >= 32]
-    alpha_d = _fit(res_d, [kern[(d, 0)] for d in res_d])
-    d_max = ds[-1]
-    res_p = [p for p in ps if 8 * p <= d_max]
-    alpha_p = _fit(res_p, [feat[(d_max, p)] for p in res_p])
+    kern = curves(exact, task, ds, [0], config.seeds)
+    feat = curves(rf, task, ds, ps, config.seeds)
     # variance-limited: P >> D at the smallest D (excess over the kernel on the same draw, more seeds since it is
     # a small difference), D >> P at the smallest P (free offset)
     d0, p0 = ds[0], ps[0]
     var_p = [p for p in ps if p >= 16 * d0]
-    alpha_vp = None
+    excess = None
     if len(var_p) >= 3:
-        k0 = _curves(exact, task, [d0], [0], config.variance_seeds)[(d0, 0)]
-        f0 = _curves(rf, task, [d0], var_p, config.variance_seeds)
-        excess = [f0[(d0, p)] - k0 for p in var_p]
-        alpha_vp = _fit(var_p, excess) if np.all(np.mean(excess, 1) > 0) else None
+        k0 = curves(exact, task, [d0], [0], config.variance_seeds)[(d0, 0)]
+        f0 = curves(rf, task, [d0], var_p, config.variance_seeds)
+        excess = np.array([f0[(d0, p)] - k0 for p in var_p])
     var_d = [d for d in ds if d >= 8 * p0]
-    alpha_vd = None
+    var_loss = None
     if len(var_d) >= 4:
-        fv = _curves(rf, task, var_d, [p0], config.variance_seeds)
-        # Ridgeless least squares on P features: the excess loss is exactly sigma^2 P / (D - P - 1) for Gaussian
-        # features, so the exponent is fitted against D - P - 1; against D, its P^2/D^2 term steepens the slope
-        # by ~10% at D / P = 8..100 (MNIST-1D: 1.21 against D, 1.10 against D - P - 1).
-        alpha_vd = _fit(np.asarray(var_d) - p0 - 1, [fv[(d, p0)] for d in var_d], offset=None)
-    spec_fit, spectra = _spectrum(exact, data.X, np.random.default_rng(5))
+        fv = curves(rf, task, var_d, [p0], config.variance_seeds)
+        var_loss = np.array([fv[(d, p0)] for d in var_d])
+    order = np.random.default_rng(5).permutation(data.n)
+    parts = np.array_split(order, 2)  # the NNGP spectra of two disjoint halves
+    half = min(len(q) for q in parts)
+    spectra = np.array([kernel_spectrum(exact.gram(data.X[q[:half]])) for q in parts])  # alpha_K over [10, half/10]
     # kappa/gamma theory on the whole pool: eigenvalues and target powers of the one-hot labels
     # (the kernel operator of the empirical distribution of the pool; the sample powers are not completed by a
     # tail, which would add label power that the pool does not have)
@@ -148,12 +135,37 @@ def measure_fig2(name: str, pool: int, config: Fig2Config) -> dict[str, Any]:
     theory = learning_curve_theory(lam, power, ds)
     # the label power beyond index i (what a learning curve at D ~ i has not yet learned), as an exponent
     label = fit_tail_mass(tail_mass(power, power.sum()), (32, data.n // 10), n_boot=0)
-    return {"label_alpha": label.alpha, "name": data.name, "pool": pool, "features": data.X.shape[1], "n": data.n,
-            "ds": ds, "ps": ps,
-            "kernel": L_inf.mean(1), "grid": {k: float(v.mean()) for k, v in feat.items()},
+    return {"name": data.name, "pool": pool, "features": data.X.shape[1], "n": data.n, "ds": ds, "ps": ps,
+            "kernel": np.array([kern[(d, 0)] for d in ds]),
+            "grid": np.array([[feat[(d, p)] for p in ps] for d in ds]), "var_p": var_p, "excess": excess,
+            "var_d": var_d, "var_loss": var_loss, "spectra": spectra, "half": half, "theory": np.asarray(theory),
+            "label_alpha": label.alpha}
+
+
+def fig2_panel(raw: dict[str, Any]) -> dict[str, Any]:
+    """Every number of one panel of Fig. 2 from its job's result: the fits (bootstraps from default_rng(0))."""
+    ds, ps, kern, grid = raw["ds"], raw["ps"], raw["kernel"], raw["grid"]  # kernel (n_D, seeds); grid (n_D, n_P, seeds)
+    res_d = [d for d in ds if d >= 32]
+    alpha_d = fit_exponent(res_d, [kern[ds.index(d)] for d in res_d])
+    d_max = ds[-1]
+    res_p = [p for p in ps if 8 * p <= d_max]
+    alpha_p = fit_exponent(res_p, [grid[-1, ps.index(p)] for p in res_p])
+    excess, var_loss = raw["excess"], raw["var_loss"]
+    alpha_vp = None
+    if excess is not None and np.all(excess.mean(1) > 0):
+        alpha_vp = fit_exponent(raw["var_p"], list(excess))
+    alpha_vd = None
+    if var_loss is not None:
+        # Ridgeless least squares on P features: the excess loss is exactly sigma^2 P / (D - P - 1) for Gaussian
+        # features, so the exponent is fitted against D - P - 1; against D, its P^2/D^2 term steepens the slope
+        # by ~10% at D / P = 8..100 (MNIST-1D: 1.21 against D, 1.10 against D - P - 1).
+        alpha_vd = fit_exponent(np.asarray(raw["var_d"]) - ps[0] - 1, list(var_loss), offset=None)
+    spectra = raw["spectra"]
+    spec_fit = fit_spectrum(spectra, (10, raw["half"] // 10))
+    return {**raw, "kernel": kern.mean(1),
+            "grid": {(d, p): float(grid[i, j].mean()) for i, d in enumerate(ds) for j, p in enumerate(ps)},
             "alpha_D": alpha_d, "alpha_P": alpha_p, "alpha_var_P": alpha_vp, "alpha_var_D": alpha_vd,
-            "spectrum": spec_fit, "spectra": spectra, "theory": theory, "res_d": res_d, "res_p": res_p,
-            "var_p": var_p, "var_d": var_d, "d0": d0, "p0": p0}
+            "spectrum": spec_fit, "res_d": res_d, "res_p": res_p, "d0": ds[0], "p0": ps[0]}
 
 
 def _tol_variance(a: dict[str, Any]) -> float:
@@ -162,23 +174,17 @@ def _tol_variance(a: dict[str, Any]) -> float:
     return max(TOL_VARIANCE, half)
 
 
-def _ci(x) -> str:
+def ci_text(x) -> str:
     return f"[{x[0]:.3f}, {x[1]:.3f}]"
 
 
 def run_random_features(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     from scalinglab.recipes import bahri_plots as plots
 
-    progress = jobs.progress
-
     config = FIG2_QUICK if quick else FIG2_FULL
-    panels = []
-    for i, (name, pool) in enumerate(config.datasets):
-        if progress:
-            progress(i, len(config.datasets), "data sets and pool sizes")
-        panels.append(measure_fig2(name, pool, config))
-    if progress:
-        progress(len(config.datasets), len(config.datasets), "data sets and pool sizes")
+    raw = jobs.map("bahri-fig2", fig2_job, config, [(i,) for i in range(len(config.datasets))],
+                   "data sets and pool sizes")
+    panels = [fig2_panel(r) for r in raw]
     checks, rows = [], []
     for p in panels:
         k = p["spectrum"].alpha
@@ -200,9 +206,9 @@ def run_random_features(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
         checks.append(check(f"{p['name']}: kernel learning curve vs kappa/gamma theory, mean |log ratio| over "
                             f"D <= N/4", gap, 0.0, TOL_THEORY))
         rows.append({"data": p["name"], "features": p["features"], "alpha_K": k,
-                     "alpha_K ci95": _ci(p["spectrum"].ci95), "alpha_D": p["alpha_D"]["alpha"],
-                     "alpha_D ci95": _ci(p["alpha_D"]["ci95"]), "alpha_P": p["alpha_P"]["alpha"],
-                     "alpha_P ci95": _ci(p["alpha_P"]["ci95"]), "label-power tail exponent": p["label_alpha"],
+                     "alpha_K ci95": ci_text(p["spectrum"].ci95), "alpha_D": p["alpha_D"]["alpha"],
+                     "alpha_D ci95": ci_text(p["alpha_D"]["ci95"]), "alpha_P": p["alpha_P"]["alpha"],
+                     "alpha_P ci95": ci_text(p["alpha_P"]["ci95"]), "label-power tail exponent": p["label_alpha"],
                      "var-limited P": p["alpha_var_P"]["alpha"] if p["alpha_var_P"] else float("nan"),
                      "var-limited D": p["alpha_var_D"]["alpha"] if p["alpha_var_D"] else float("nan")})
     figures = {"four regimes": plots.fig2_regimes(panels, out / "bahri_fig2_regimes.png"),

@@ -91,70 +91,74 @@ def _variance_fit(x: np.ndarray, diff: np.ndarray) -> tuple[Any, Any, float]:
 
 
 def four_regimes(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
-    return run_four_regimes(Path(out), QUICK_FOUR if quick else FULL_FOUR, jobs.progress)
+    return run_four_regimes(Path(out), QUICK_FOUR if quick else FULL_FOUR, jobs)
 
 
-def run_four_regimes(out: Path, cfg: FourRegimesConfig, progress=None) -> dict[str, Any]:
-    """The Fig. 1a experiments of ``cfg`` on each data set, their fits, checks and figures."""
+STAGES = ("variance-limited width", "variance-limited data", "resolution-limited data", "resolution-limited width")
+
+
+def four_regimes_job(cfg: FourRegimesConfig, index: int, stage: int) -> dict[str, Any]:
+    """One experiment of Fig. 1a: ``STAGES[stage]`` on the data set ``cfg.datasets[index]`` (each draws from its
+    documented seeds in ``recipes.bahri_nn_runs``, so the numbers do not depend on which job runs first)."""
     from scalinglab.models.mlp import Architecture, TrainConfig
-    from scalinglab.recipes import bahri_nn_plots as plots
     from scalinglab.recipes import bahri_nn_runs as runs
 
     erf = Architecture(**ERF)
-
-    checks, notes, tables, figures = [], [], {}, {}
-    stages = len(cfg.datasets) * 4
-    done = 0
+    name = cfg.datasets[index]
+    data = load_dataset(name, n=cfg.mnist1d_n if name == "mnist1d" else None, seed=0, standardise="feature")
+    res_cfg = TrainConfig(optimizer="adam", learning_rate=3e-3, schedule="cosine", max_steps=cfg.steps_res,
+                          tol=1e-4, patience=200, eval_every=50)
     with runs.torch_threads(1):
-        for name in cfg.datasets:
-            data = load_dataset(name, n=cfg.mnist1d_n if name == "mnist1d" else None, seed=0, standardise="feature")
-            gd = TrainConfig(learning_rate=cfg.rate_var, max_steps=cfg.steps_var, tol=0,
-                             eval_every=cfg.steps_var)
-            wv = runs.width_minus_linearized(data, list(cfg.widths_var), cfg.seeds_var, cfg.n_train_var, erf, gd)
-            done += 1
-            _tick(progress, done, stages, f"{name}: variance-limited width")
+        if stage == 0:
+            gd = TrainConfig(learning_rate=cfg.rate_var, max_steps=cfg.steps_var, tol=0, eval_every=cfg.steps_var)
+            return runs.width_minus_linearized(data, list(cfg.widths_var), cfg.seeds_var, cfg.n_train_var, erf, gd)
+        if stage == 1:
             gd_data = TrainConfig(learning_rate=cfg.rate_data_var, max_steps=cfg.steps_data_var, tol=0,
                                   eval_every=cfg.steps_data_var)
-            dv = runs.data_minus_population(data, list(cfg.data_var), cfg.seeds_data_var, cfg.width_data_var, erf,
-                                            gd_data)
-            done += 1
-            _tick(progress, done, stages, f"{name}: variance-limited data")
-            res_cfg = TrainConfig(optimizer="adam", learning_rate=3e-3, schedule="cosine", max_steps=cfg.steps_res,
-                                  tol=1e-4, patience=200, eval_every=50)
-            rd = runs.resolution_sweep(data, list(cfg.data_res), [cfg.width_res], cfg.seeds_res, erf, res_cfg,
-                                       cfg.n_test_res)
-            done += 1
-            _tick(progress, done, stages, f"{name}: resolution-limited data")
-            rw = runs.resolution_sweep(data, [max(cfg.data_res)], list(cfg.widths_res), cfg.seeds_res, erf, res_cfg,
-                                       cfg.n_test_res)
-            done += 1
-            _tick(progress, done, stages, f"{name}: resolution-limited width")
+            return runs.data_minus_population(data, list(cfg.data_var), cfg.seeds_data_var, cfg.width_data_var, erf,
+                                              gd_data)
+        if stage == 2:
+            return runs.resolution_sweep(data, list(cfg.data_res), [cfg.width_res], cfg.seeds_res, erf, res_cfg,
+                                         cfg.n_test_res)
+        return runs.resolution_sweep(data, [max(cfg.data_res)], list(cfg.widths_res), cfg.seeds_res, erf, res_cfg,
+                                     cfg.n_test_res)
 
-            wfit, wver, wsign = _variance_fit(wv["widths"].astype(float), wv["difference"])
-            dfit, dver, dsign = _variance_fit(dv["data_sizes"].astype(float), dv["difference"])
-            rdv = _verdict(rd["data_sizes"].astype(float), rd["loss"][:, :, 0], None)
-            rwv = _verdict(rw["widths"].astype(float), rw["loss"][:, 0, :], None)
-            if name == "digits":
-                checks.append(check(f"{name}: variance-limited width, L(w) - L_lin(w) exponent (fit with a seed "
-                                    "bootstrap)", wfit.exponent, 1.0, 0.2))
-                checks.append(check(f"{name}: variance-limited data, L(D) - L(D = inf) exponent (small student)",
-                                    dfit.exponent, 1.0, 0.2))
-            for label, ver, expected in (("variance-limited width", wver, "variance_limited"),
-                                         ("variance-limited data", dver, "variance_limited"),
-                                         ("resolution-limited data", rdv, "resolution_limited"),
-                                         ("resolution-limited width", rwv, "resolution_limited")):
-                checks.append(_verdict_check(f"{name}: {label}", ver, expected))
-            tables[f"{name}: fitted slices"] = [
-                {"slice": "width, L - L_lin", "fixed": f"D = {cfg.n_train_var}", "exponent (offset 0)": wfit.exponent,
-                 "classifier exponent": wver.exponent, "verdict": wver.regime, "sign": wsign},
-                {"slice": "data, L - L(D=inf)", "fixed": f"w = {cfg.width_data_var}", "exponent (offset 0)":
-                 dfit.exponent, "classifier exponent": dver.exponent, "verdict": dver.regime, "sign": dsign},
-                {"slice": "data, L", "fixed": f"w = {cfg.width_res}", "exponent (offset 0)": "-",
-                 "classifier exponent": rdv.exponent, "verdict": rdv.regime, "sign": 1.0},
-                {"slice": "width, L", "fixed": f"D = {max(cfg.data_res)}", "exponent (offset 0)": "-",
-                 "classifier exponent": rwv.exponent, "verdict": rwv.regime, "sign": 1.0}]
-            figures[f"{name}: four regimes"] = plots.four_regimes_figure(
-                name, wv, wfit, wsign, dv, dfit, dsign, rd, rdv, rw, rwv, out / f"bahri-four-regimes-{name}.png")
+
+def run_four_regimes(out: Path, cfg: FourRegimesConfig, jobs: Jobs) -> dict[str, Any]:
+    """The Fig. 1a experiments of ``cfg`` on each data set (jobs of ``jobs``), their fits, checks and figures."""
+    from scalinglab.recipes import bahri_nn_plots as plots
+
+    keys = [(i, stage) for i in range(len(cfg.datasets)) for stage in range(len(STAGES))]
+    results = dict(zip(keys, jobs.map("bahri-fig1a", four_regimes_job, cfg, keys, "data sets and regimes"),
+                       strict=True))
+    checks, notes, tables, figures = [], [], {}, {}
+    for i, name in enumerate(cfg.datasets):
+        wv, dv, rd, rw = (results[(i, stage)] for stage in range(len(STAGES)))
+        wfit, wver, wsign = _variance_fit(wv["widths"].astype(float), wv["difference"])
+        dfit, dver, dsign = _variance_fit(dv["data_sizes"].astype(float), dv["difference"])
+        rdv = _verdict(rd["data_sizes"].astype(float), rd["loss"][:, :, 0], None)
+        rwv = _verdict(rw["widths"].astype(float), rw["loss"][:, 0, :], None)
+        if name == "digits":
+            checks.append(check(f"{name}: variance-limited width, L(w) - L_lin(w) exponent (fit with a seed "
+                                "bootstrap)", wfit.exponent, 1.0, 0.2))
+            checks.append(check(f"{name}: variance-limited data, L(D) - L(D = inf) exponent (small student)",
+                                dfit.exponent, 1.0, 0.2))
+        for label, ver, expected in (("variance-limited width", wver, "variance_limited"),
+                                     ("variance-limited data", dver, "variance_limited"),
+                                     ("resolution-limited data", rdv, "resolution_limited"),
+                                     ("resolution-limited width", rwv, "resolution_limited")):
+            checks.append(_verdict_check(f"{name}: {label}", ver, expected))
+        tables[f"{name}: fitted slices"] = [
+            {"slice": "width, L - L_lin", "fixed": f"D = {cfg.n_train_var}", "exponent (offset 0)": wfit.exponent,
+             "classifier exponent": wver.exponent, "verdict": wver.regime, "sign": wsign},
+            {"slice": "data, L - L(D=inf)", "fixed": f"w = {cfg.width_data_var}", "exponent (offset 0)":
+             dfit.exponent, "classifier exponent": dver.exponent, "verdict": dver.regime, "sign": dsign},
+            {"slice": "data, L", "fixed": f"w = {cfg.width_res}", "exponent (offset 0)": "-",
+             "classifier exponent": rdv.exponent, "verdict": rdv.regime, "sign": 1.0},
+            {"slice": "width, L", "fixed": f"D = {max(cfg.data_res)}", "exponent (offset 0)": "-",
+             "classifier exponent": rwv.exponent, "verdict": rwv.regime, "sign": 1.0}]
+        figures[f"{name}: four regimes"] = plots.four_regimes_figure(
+            name, wv, wfit, wsign, dv, dfit, dsign, rd, rdv, rw, rwv, out / f"bahri-four-regimes-{name}.png")
     notes += [
         "Variance-limited width: erf networks with two hidden layers, NTK parameterisation, full-batch gradient "
         "descent for a fixed number of steps; the linearised network (torch.func.jvp around the initial weights) is "
@@ -191,11 +195,6 @@ def _verdict_check(label: str, ver: Any, expected: str) -> dict[str, Any]:
     return check(name, hi if np.isfinite(hi) else ver.exponent, 1.0, 0.0, ok=ver.regime == expected)
 
 
-def _tick(progress, done: int, total: int, label: str) -> None:
-    if progress:
-        progress(done, total, label)
-
-
 register(Recipe("bahri-four-regimes-nn", PAPER, "four scaling regimes in trained networks on digits and MNIST-1D",
                 four_regimes))
 
@@ -219,37 +218,51 @@ FULL_TS = TeacherStudentConfig(dims=(2, 3, 4, 5, 6, 7, 8, 9), data_sizes=(64, 12
                                student_width=192, seeds=8, steps=40000, rate=3e-3)
 
 
-def run_teacher_student(out: Path, cfg: TeacherStudentConfig, progress=None, real=None) -> dict[str, Any]:
-    """Fig. 1b: alpha_D of deep students of a deep teacher on [-1, 1]^d for each d; 4/alpha_D against d; with
-    ``real`` (a ``bahri_nn_dims.RealDimsConfig``) the same students on real data against the estimated d."""
+def teacher_student_job(cfg: TeacherStudentConfig, d: int) -> dict[str, Any]:
+    """The students of the hypercube teacher in dimension d (seeds as in ``bahri_nn_runs.teacher_student``)."""
     from scalinglab.models.mlp import Architecture, TrainConfig
-    from scalinglab.recipes import bahri_nn_plots as plots
     from scalinglab.recipes import bahri_nn_runs as runs
     from scalinglab.tasks.hypercube import HypercubeTeacher
 
-    student = Architecture(**STUDENT)
-    checks, rows, curves, alphas, errors = [], [], {}, [], []
+    task = HypercubeTeacher(d, width=cfg.teacher_width, activation=cfg.teacher_activation)
+    # Small d means large alpha_D = 4/d: the largest D needs a lower training loss, so more steps.
+    steps = int(cfg.steps * max(1.0, 4.0 / d))
+    config = TrainConfig(optimizer="adam", learning_rate=cfg.rate, schedule="cosine", max_steps=steps,
+                         tol=0, eval_every=max(steps // 40, 1))
     with runs.torch_threads(1):
-        for i, d in enumerate(cfg.dims):
-            task = HypercubeTeacher(d, width=cfg.teacher_width, activation=cfg.teacher_activation)
-            # Small d means large alpha_D = 4/d: the largest D needs a lower training loss, so more steps.
-            steps = int(cfg.steps * max(1.0, 4.0 / d))
-            config = TrainConfig(optimizer="adam", learning_rate=cfg.rate, schedule="cosine", max_steps=steps,
-                                 tol=0, eval_every=max(steps // 40, 1))
-            r = runs.teacher_student(task, list(cfg.data_sizes), cfg.seeds, student, cfg.student_width, config,
-                                     cfg.n_test)
-            fit = fit_power_law(r["data_sizes"].astype(float), r["loss"], offset=0.0, n_boot=500)
-            alphas.append(fit.exponent)
-            errors.append(fit.se["alpha"])
-            curves[f"d = {d}"] = (r["data_sizes"], r["loss"], fit)
-            checks.append(check(f"d = {d}: 4 / alpha_D against d (within 25%)", 4.0 / fit.exponent, float(d), 0.25,
-                                relative=True))
-            rows.append({"d": d, "alpha_D": fit.exponent, "ci95 low": fit.ci95["alpha"][0],
-                         "ci95 high": fit.ci95["alpha"][1], "4/alpha_D": 4.0 / fit.exponent,
-                         "largest final train loss": float(r["train_loss"].max())})
-            if progress:
-                progress(i + 1, len(cfg.dims) + len(real.datasets if real else ()), f"d = {d}")
-        measured = _real_dimensions(student, real, checks, curves, len(cfg.dims), progress) if real else []
+        return runs.teacher_student(task, list(cfg.data_sizes), cfg.seeds, Architecture(**STUDENT),
+                                    cfg.student_width, config, cfg.n_test)
+
+
+def real_dimensions_job(real: Any, index: int) -> dict[str, Any]:
+    """The students on the real data set ``real.datasets[index]`` and its intrinsic dimension
+    (``bahri_nn_dims.measure_numbers``)."""
+    from scalinglab.models.mlp import Architecture
+    from scalinglab.recipes import bahri_nn_dims as dims
+    from scalinglab.recipes import bahri_nn_runs as runs
+
+    with runs.torch_threads(1):
+        return dims.measure_numbers(real.datasets[index], real, Architecture(**STUDENT))
+
+
+def run_teacher_student(out: Path, cfg: TeacherStudentConfig, jobs: Jobs, real=None) -> dict[str, Any]:
+    """Fig. 1b: alpha_D of deep students of a deep teacher on [-1, 1]^d for each d; 4/alpha_D against d; with
+    ``real`` (a ``bahri_nn_dims.RealDimsConfig``) the same students on real data against the estimated d."""
+    from scalinglab.recipes import bahri_nn_plots as plots
+
+    checks, rows, curves, alphas, errors = [], [], {}, [], []
+    results = jobs.map("bahri-fig1b", teacher_student_job, cfg, [(d,) for d in cfg.dims], "hypercube dimensions")
+    for d, r in zip(cfg.dims, results, strict=True):
+        fit = fit_power_law(r["data_sizes"].astype(float), r["loss"], offset=0.0, n_boot=500)
+        alphas.append(fit.exponent)
+        errors.append(fit.se["alpha"])
+        curves[f"d = {d}"] = (r["data_sizes"], r["loss"], fit)
+        checks.append(check(f"d = {d}: 4 / alpha_D against d (within 25%)", 4.0 / fit.exponent, float(d), 0.25,
+                            relative=True))
+        rows.append({"d": d, "alpha_D": fit.exponent, "ci95 low": fit.ci95["alpha"][0],
+                     "ci95 high": fit.ci95["alpha"][1], "4/alpha_D": 4.0 / fit.exponent,
+                     "largest final train loss": float(r["train_loss"].max())})
+    measured = _real_dimensions(real, checks, curves, jobs) if real else []
     figures = {"4/alpha_D against d": plots.dimension_figure(cfg.dims, alphas, errors,
                                                             out / "bahri-teacher-student-4d.png", real=measured),
                "L(D) per d": plots.curves_figure("early-stopped test loss of the students", curves, "D",
@@ -268,39 +281,39 @@ def run_teacher_student(out: Path, cfg: TeacherStudentConfig, progress=None, rea
     return {"checks": checks, "figures": figures, "notes": notes, "tables": tables}
 
 
-def _real_dimensions(student, real, checks: list, curves: dict, done: int, progress) -> list[dict[str, Any]]:
+def _real_dimensions(real, checks: list, curves: dict, jobs: Jobs) -> list[dict[str, Any]]:
     """The real-data points of Fig. 1b: each data set's check row goes to ``checks``, its curve to ``curves``."""
     from scalinglab.recipes import bahri_nn_dims as dims
 
     measured = []
-    for j, name in enumerate(real.datasets):
-        m = dims.measure(name, real, student)
+    numbers = jobs.map("bahri-fig1b", real_dimensions_job, real, [(i,) for i in range(len(real.datasets))],
+                       "real data sets")
+    for raw in numbers:
+        m = dims.measurement(raw)
         row, m["note"] = dims.bound_check(m)
         checks.append(row)
-        curves[name] = (m["curve"]["data_sizes"], m["curve"]["loss"], m["fit"])
+        curves[m["name"]] = (m["curve"]["data_sizes"], m["curve"]["loss"], m["fit"])
         measured.append(m)
-        if progress:
-            progress(done + j + 1, done + len(real.datasets), name)
     return measured
 
 
 def teacher_student_4d(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     from scalinglab.recipes import bahri_nn_dims as dims
 
-    return run_teacher_student(Path(out), QUICK_TS if quick else FULL_TS, jobs.progress,
+    return run_teacher_student(Path(out), QUICK_TS if quick else FULL_TS, jobs,
                                real=dims.QUICK_REAL if quick else dims.FULL_REAL)
 
 
 def superclass_noise(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     from scalinglab.recipes import bahri_nn_data as data
 
-    return data.run_superclass_noise(Path(out), data.QUICK_SUPER if quick else data.FULL_SUPER, jobs.progress)
+    return data.run_superclass_noise(Path(out), data.QUICK_SUPER if quick else data.FULL_SUPER, jobs)
 
 
 def pretrained_duality(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     from scalinglab.recipes import bahri_nn_data as data
 
-    return data.run_pretrained_duality(Path(out), data.QUICK_DUALITY if quick else data.FULL_DUALITY, jobs.progress)
+    return data.run_pretrained_duality(Path(out), data.QUICK_DUALITY if quick else data.FULL_DUALITY, jobs)
 
 
 register(Recipe("bahri-teacher-student-4d", PAPER, "deep teacher-student on hypercubes: 4/alpha_D against d",

@@ -14,6 +14,7 @@ from scalinglab.fit.curves import fit_power_law
 from scalinglab.models.mlp import Architecture, TrainConfig
 from scalinglab.recipes import bahri_nn_runs as runs
 from scalinglab.recipes import check
+from scalinglab.sweep.jobs import Jobs
 from scalinglab.tasks.real import RealDataset, add_input_noise, load_dataset, merge_classes
 
 RELU = Architecture(depth=2, activation="relu", weight_variance=2.0)
@@ -40,29 +41,39 @@ def _exponent_gap(a, b) -> tuple[float, float]:
     return a.exponent - b.exponent, float(np.hypot(a.se["alpha"], b.se["alpha"]))
 
 
-def run_superclass_noise(out: Path, cfg: SuperclassConfig, progress=None) -> dict[str, Any]:
-    from scalinglab.recipes import bahri_nn_plots as plots
-
+def _variants(cfg: SuperclassConfig) -> dict[str, RealDataset]:
+    """The data set, its classes merged into ``n_super`` superclasses (seed 0), and with input noise
+    (default_rng(1))."""
     base = load_dataset(cfg.dataset, standardise="feature")
-    variants = {
+    return {
         "original": base,
         f"{cfg.n_super} superclasses": dataclasses.replace(base, y=merge_classes(base.y, cfg.n_super, seed=0),
                                                            n_classes=cfg.n_super),
         f"input noise std {cfg.noise_std:g}": dataclasses.replace(
             base, X=add_input_noise(base.X, cfg.noise_std, np.random.default_rng(1))),
     }
+
+
+def superclass_job(cfg: SuperclassConfig, index: int) -> dict[str, Any]:
+    """The learning curve of variant ``index`` of :func:`_variants`, divided by its chance loss."""
+    data = list(_variants(cfg).values())[index]
     config = TrainConfig(optimizer="adam", learning_rate=3e-3, schedule="cosine", max_steps=cfg.steps, tol=1e-4,
                          patience=200, eval_every=50)
-    fits, curves = {}, {}
     with runs.torch_threads(1):
-        for i, (label, data) in enumerate(variants.items()):
-            r = runs.resolution_sweep(data, list(cfg.data_sizes), [cfg.width], cfg.seeds, RELU, config, cfg.n_test)
-            y = r["loss"][:, :, 0] / _chance_loss(data)
-            fits[label] = fit_power_law(r["data_sizes"].astype(float), y, offset=0.0, n_boot=500)
-            curves[label] = (r["data_sizes"], y, fits[label])
-            if progress:
-                progress(i + 1, len(variants), label)
-    original, superclass, noisy = (fits[k] for k in variants)
+        r = runs.resolution_sweep(data, list(cfg.data_sizes), [cfg.width], cfg.seeds, RELU, config, cfg.n_test)
+    return {"data_sizes": r["data_sizes"], "loss": r["loss"][:, :, 0] / _chance_loss(data)}
+
+
+def run_superclass_noise(out: Path, cfg: SuperclassConfig, jobs: Jobs) -> dict[str, Any]:
+    from scalinglab.recipes import bahri_nn_plots as plots
+
+    labels = list(_variants(cfg))
+    fits, curves = {}, {}
+    for label, r in zip(labels, jobs.map("bahri-fig3", superclass_job, cfg, [(i,) for i in range(len(labels))],
+                                         "variants"), strict=True):
+        fits[label] = fit_power_law(r["data_sizes"].astype(float), r["loss"], offset=0.0, n_boot=500)
+        curves[label] = (r["data_sizes"], r["loss"], fits[label])
+    original, superclass, noisy = (fits[k] for k in labels)
     gap_s, se_s = _exponent_gap(superclass, original)
     gap_n, se_n = _exponent_gap(noisy, original)
     checks = [
@@ -113,21 +124,28 @@ FULL_DUALITY = DualityConfig(dataset="mnist1d", n=40000, width=1024, pretrain_st
                              n_test=4000, n_val=2000)
 
 
-def run_pretrained_duality(out: Path, cfg: DualityConfig, progress=None) -> dict[str, Any]:
-    from scalinglab.recipes import bahri_nn_plots as plots
+def _ridges(cfg: DualityConfig) -> list[float]:
+    return sorted(set(cfg.ridges) | {cfg.small_ridge})
 
+
+def readout_job(cfg: DualityConfig) -> dict[str, Any]:
+    """The readout grid of Figs. S6, S7: a network pretrained on half of the data set, readouts on the other."""
     data = load_dataset(cfg.dataset, n=cfg.n, seed=0, standardise="feature")
     half = len(data.y) // 2
     source = dataclasses.replace(data, X=data.X[:half], y=data.y[:half])
     target = dataclasses.replace(data, X=data.X[half:], y=data.y[half:])
     config = TrainConfig(optimizer="adam", learning_rate=1e-2, schedule="cosine", max_steps=cfg.pretrain_steps,
                          tol=0, eval_every=max(cfg.pretrain_steps // 10, 1))
-    ridges = sorted(set(cfg.ridges) | {cfg.small_ridge})
     with runs.torch_threads(1):
-        r = runs.readout_sweep(source, target, cfg.width, RELU, config, list(cfg.data_sizes),
-                               list(cfg.feature_counts), ridges, cfg.seeds, cfg.n_test, cfg.n_val)
-    if progress:
-        progress(1, 1, "readout grid")
+        return runs.readout_sweep(source, target, cfg.width, RELU, config, list(cfg.data_sizes),
+                                  list(cfg.feature_counts), _ridges(cfg), cfg.seeds, cfg.n_test, cfg.n_val)
+
+
+def run_pretrained_duality(out: Path, cfg: DualityConfig, jobs: Jobs) -> dict[str, Any]:
+    from scalinglab.recipes import bahri_nn_plots as plots
+
+    ridges = _ridges(cfg)
+    (r,) = jobs.map("bahri-figS6", readout_job, cfg, [()], "readout grid")
     small = r["test"][..., ridges.index(cfg.small_ridge)]  # (seeds, D, P)
     best = r["val"].mean(axis=0).argmin(axis=-1)  # ridge tuned on validation loss, per (D, P)
     tuned = np.take_along_axis(r["test"], best[None, :, :, None], axis=-1)[..., 0]

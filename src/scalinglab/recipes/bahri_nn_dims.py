@@ -22,7 +22,7 @@ from scalinglab.models.mlp import Architecture, TrainConfig
 from scalinglab.recipes import check
 from scalinglab.recipes.bahri_nn_runs import early_stopped, nested_split
 from scalinglab.tasks.real import RealDataset, load_dataset
-from scalinglab.theory.geometry import intrinsic_dimension
+from scalinglab.theory.geometry import IntrinsicDimension, intrinsic_dimension
 
 BOUND_TOLERANCE = 0.25  # the identity's tolerance on hypercubes, allowed above the estimator's interval
 
@@ -66,17 +66,33 @@ def learning_curve(data: RealDataset, data_sizes: list[int], seeds: int, arch: A
     return {"data_sizes": np.array(data_sizes), "loss": best, "final_loss": final, "train_loss": train_loss}
 
 
-def measure(name: str, cfg: RealDimsConfig, arch: Architecture) -> dict[str, Any]:
-    """alpha_D of the students on data set ``name`` and its intrinsic dimension (TwoNN with a bootstrap interval,
-    and MLE as a second estimator)."""
+def measure_numbers(name: str, cfg: RealDimsConfig, arch: Architecture) -> dict[str, Any]:
+    """The students' learning curve on data set ``name`` and its intrinsic dimension (TwoNN with a bootstrap
+    interval, and MLE as a second estimator), as numbers."""
     data = load_dataset(name, n=cfg.mnist1d_n if name == "mnist1d" else None, seed=0, standardise="feature")
     twonn = intrinsic_dimension(data.X, "twonn", n_boot=cfg.n_boot, n_scales=3)
     mle = intrinsic_dimension(data.X, "mle", k=10, n_boot=200, n_scales=3)
     config = TrainConfig(optimizer="adam", learning_rate=cfg.rate, schedule="cosine", max_steps=cfg.steps, tol=0,
                          eval_every=max(cfg.steps // 30, 1))
     curve = learning_curve(data, list(cfg.data_sizes[name]), cfg.seeds, arch, cfg.width, config, cfg.n_test)
+    return {"name": name, "twonn": twonn.to_dict(), "mle": mle.to_dict(), "curve": curve}
+
+
+def measurement(numbers: dict[str, Any]) -> dict[str, Any]:
+    """alpha_D of the students (bootstrap over seeds) and the estimates of d, from :func:`measure_numbers`."""
+    def estimate(e: dict[str, Any]) -> IntrinsicDimension:
+        return IntrinsicDimension(value=e["value"], ci95=tuple(e["ci95"]), method=e["method"], n=e["n"],
+                                  scale=tuple(tuple(s) for s in e["scale"]))
+
+    curve = numbers["curve"]
     fit = fit_power_law(curve["data_sizes"].astype(float), curve["loss"], offset=0.0, n_boot=500)
-    return {"name": name, "twonn": twonn, "mle": mle, "curve": curve, "fit": fit}
+    return {"name": numbers["name"], "twonn": estimate(numbers["twonn"]), "mle": estimate(numbers["mle"]),
+            "curve": curve, "fit": fit}
+
+
+def measure(name: str, cfg: RealDimsConfig, arch: Architecture) -> dict[str, Any]:
+    """alpha_D of the students on data set ``name`` and its intrinsic dimension (one process, no store)."""
+    return measurement(measure_numbers(name, cfg, arch))
 
 
 def dimension_bounds(m: dict[str, Any]) -> tuple[float, float]:
