@@ -29,8 +29,8 @@ from jinja2 import Environment, select_autoescape
 
 from scalinglab.errors import SpecError
 
-RECIPE_MODULES = ["scalinglab.recipes.brill", "scalinglab.recipes.bahri", "scalinglab.recipes.bahri_duality",
-                  "scalinglab.recipes.bahri_nn", "scalinglab.recipes.quanta"]
+RECIPE_MODULES = ["scalinglab.recipes.brill", "scalinglab.recipes.bahri.fig2", "scalinglab.recipes.bahri.duality",
+                  "scalinglab.recipes.bahri.networks", "scalinglab.recipes.quanta"]
 Progress = Callable[[int, int, str], None]
 
 
@@ -43,16 +43,22 @@ class Recipe:
     paper: str
     title: str
     run: Callable[..., dict[str, Any]]
+    aliases: tuple[str, ...] = ()  # earlier ids that still name the recipe
 
 
 REGISTRY: dict[str, Recipe] = {}
+ALIASES: dict[str, str] = {}
 _loaded = False
 
 
 def register(recipe: Recipe) -> Recipe:
-    if recipe.id in REGISTRY and REGISTRY[recipe.id] is not recipe:
-        raise SpecError(f"recipe id {recipe.id!r}: registered twice")
+    """Add ``recipe`` (and its aliases) to the registry; SpecError when an id or alias is taken."""
+    for name in (recipe.id, *recipe.aliases):
+        owner = REGISTRY.get(name) or REGISTRY.get(ALIASES.get(name, ""))
+        if (owner is not None and owner.id != recipe.id) or ALIASES.get(name, recipe.id) != recipe.id:
+            raise SpecError(f"recipe id {name!r}: registered twice")
     REGISTRY[recipe.id] = recipe
+    ALIASES.update(dict.fromkeys(recipe.aliases, recipe.id))
     return recipe
 
 
@@ -71,11 +77,18 @@ def all_recipes() -> list[Recipe]:
 
 
 def get(recipe_id: str) -> Recipe:
-    """The recipe ``recipe_id``; SpecError listing the known ids otherwise."""
+    """The recipe ``recipe_id`` (an id or an alias); SpecError listing the known ids otherwise."""
     _load()
+    recipe_id = ALIASES.get(recipe_id, recipe_id)
     if recipe_id not in REGISTRY:
         raise SpecError(f"recipe {recipe_id!r}: unknown; known recipes: {', '.join(sorted(REGISTRY))}")
     return REGISTRY[recipe_id]
+
+
+def alias_of(name: str) -> str | None:
+    """The id that ``name`` is an alias of, or None when it is no alias."""
+    _load()
+    return ALIASES.get(name)
 
 
 def check(name: str, measured: float, predicted: float, tolerance: float, ok: bool | None = None,

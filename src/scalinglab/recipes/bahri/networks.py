@@ -1,9 +1,12 @@
 """Bahri et al. (2024), "Explaining Neural Scaling Laws": the trained-network figures (recipes ``bahri-*``).
 
-- ``bahri-four-regimes-nn`` (Fig. 1a): the four regimes in fully connected networks on digits and MNIST-1D;
-- ``bahri-teacher-student-4d`` (Fig. 1b): alpha_D of deep students of deep teachers on hypercubes, 4/alpha_D vs d;
-- ``bahri-superclass-noise`` (Fig. 3, toy scale): alpha_D after merging classes and after input noise;
-- ``bahri-pretrained-duality`` (Figs. S6, S7): linear readouts on frozen features, L vs D and L vs P.
+- ``bahri-fig1a`` (alias ``bahri-four-regimes-nn``): the four regimes in fully connected networks on digits and
+  MNIST-1D;
+- ``bahri-fig1b`` (``bahri-teacher-student-4d``): alpha_D of deep students of deep teachers on hypercubes,
+  4/alpha_D vs d;
+- ``bahri-fig3`` (``bahri-superclass-noise``, toy scale): alpha_D after merging classes and after input noise;
+- ``bahri-figS6`` (``bahri-pretrained-duality``, Figs. S6, S7): linear readouts on frozen features, L vs D and L vs
+  P.
 
 Exponents and intervals come from ``scalinglab.fit`` (power laws with a bootstrap over seeds; the regime verdict of
 ``fit.regimes.regime_verdict``: variance-limited when the 95% interval of the exponent contains 1).
@@ -20,10 +23,9 @@ import numpy as np
 from scalinglab.fit.curves import fit_power_law
 from scalinglab.fit.regimes import curve_verdict, regime_verdict
 from scalinglab.recipes import Recipe, check, register
+from scalinglab.recipes.bahri.common import PAPER
 from scalinglab.sweep.jobs import Jobs
 from scalinglab.tasks.real import load_dataset
-
-PAPER = "Bahri et al. 2024"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,9 +101,9 @@ STAGES = ("variance-limited width", "variance-limited data", "resolution-limited
 
 def four_regimes_job(cfg: FourRegimesConfig, index: int, stage: int) -> dict[str, Any]:
     """One experiment of Fig. 1a: ``STAGES[stage]`` on the data set ``cfg.datasets[index]`` (each draws from its
-    documented seeds in ``recipes.bahri_nn_runs``, so the numbers do not depend on which job runs first)."""
+    documented seeds in ``recipes.bahri.runs``, so the numbers do not depend on which job runs first)."""
     from scalinglab.models.mlp import Architecture, TrainConfig
-    from scalinglab.recipes import bahri_nn_runs as runs
+    from scalinglab.recipes.bahri import runs
 
     erf = Architecture(**ERF)
     name = cfg.datasets[index]
@@ -126,7 +128,7 @@ def four_regimes_job(cfg: FourRegimesConfig, index: int, stage: int) -> dict[str
 
 def run_four_regimes(out: Path, cfg: FourRegimesConfig, jobs: Jobs) -> dict[str, Any]:
     """The Fig. 1a experiments of ``cfg`` on each data set (jobs of ``jobs``), their fits, checks and figures."""
-    from scalinglab.recipes import bahri_nn_plots as plots
+    from scalinglab.recipes.bahri import network_plots as plots
 
     keys = [(i, stage) for i in range(len(cfg.datasets)) for stage in range(len(STAGES))]
     results = dict(zip(keys, jobs.map("bahri-fig1a", four_regimes_job, cfg, keys, "data sets and regimes"),
@@ -195,8 +197,8 @@ def _verdict_check(label: str, ver: Any, expected: str) -> dict[str, Any]:
     return check(name, hi if np.isfinite(hi) else ver.exponent, 1.0, 0.0, ok=ver.regime == expected)
 
 
-register(Recipe("bahri-four-regimes-nn", PAPER, "four scaling regimes in trained networks on digits and MNIST-1D",
-                four_regimes))
+register(Recipe("bahri-fig1a", PAPER, "Fig. 1a: four scaling regimes in trained networks on digits and MNIST-1D",
+                four_regimes, aliases=("bahri-four-regimes-nn",)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,9 +221,9 @@ FULL_TS = TeacherStudentConfig(dims=(2, 3, 4, 5, 6, 7, 8, 9), data_sizes=(64, 12
 
 
 def teacher_student_job(cfg: TeacherStudentConfig, d: int) -> dict[str, Any]:
-    """The students of the hypercube teacher in dimension d (seeds as in ``bahri_nn_runs.teacher_student``)."""
+    """The students of the hypercube teacher in dimension d (seeds as in ``runs.teacher_student``)."""
     from scalinglab.models.mlp import Architecture, TrainConfig
-    from scalinglab.recipes import bahri_nn_runs as runs
+    from scalinglab.recipes.bahri import runs
     from scalinglab.tasks.hypercube import HypercubeTeacher
 
     task = HypercubeTeacher(d, width=cfg.teacher_width, activation=cfg.teacher_activation)
@@ -236,10 +238,9 @@ def teacher_student_job(cfg: TeacherStudentConfig, d: int) -> dict[str, Any]:
 
 def real_dimensions_job(real: Any, index: int) -> dict[str, Any]:
     """The students on the real data set ``real.datasets[index]`` and its intrinsic dimension
-    (``bahri_nn_dims.measure_numbers``)."""
+    (``dims.measure_numbers``)."""
     from scalinglab.models.mlp import Architecture
-    from scalinglab.recipes import bahri_nn_dims as dims
-    from scalinglab.recipes import bahri_nn_runs as runs
+    from scalinglab.recipes.bahri import dims, runs
 
     with runs.torch_threads(1):
         return dims.measure_numbers(real.datasets[index], real, Architecture(**STUDENT))
@@ -247,8 +248,8 @@ def real_dimensions_job(real: Any, index: int) -> dict[str, Any]:
 
 def run_teacher_student(out: Path, cfg: TeacherStudentConfig, jobs: Jobs, real=None) -> dict[str, Any]:
     """Fig. 1b: alpha_D of deep students of a deep teacher on [-1, 1]^d for each d; 4/alpha_D against d; with
-    ``real`` (a ``bahri_nn_dims.RealDimsConfig``) the same students on real data against the estimated d."""
-    from scalinglab.recipes import bahri_nn_plots as plots
+    ``real`` (a ``dims.RealDimsConfig``) the same students on real data against the estimated d."""
+    from scalinglab.recipes.bahri import network_plots as plots
 
     checks, rows, curves, alphas, errors = [], [], {}, [], []
     results = jobs.map("bahri-fig1b", teacher_student_job, cfg, [(d,) for d in cfg.dims], "hypercube dimensions")
@@ -274,7 +275,7 @@ def run_teacher_student(out: Path, cfg: TeacherStudentConfig, jobs: Jobs, real=N
              "bootstrap over seeds."]
     tables = {"alpha_D per dimension": rows}
     if real:
-        from scalinglab.recipes import bahri_nn_dims as dims
+        from scalinglab.recipes.bahri import dims
 
         notes += [m["note"] for m in measured] + [dims.PROTOCOL.format(cfg=real)]
         tables["real data: 4/alpha_D against the intrinsic dimension"] = [dims.table_row(m) for m in measured]
@@ -283,7 +284,7 @@ def run_teacher_student(out: Path, cfg: TeacherStudentConfig, jobs: Jobs, real=N
 
 def _real_dimensions(real, checks: list, curves: dict, jobs: Jobs) -> list[dict[str, Any]]:
     """The real-data points of Fig. 1b: each data set's check row goes to ``checks``, its curve to ``curves``."""
-    from scalinglab.recipes import bahri_nn_dims as dims
+    from scalinglab.recipes.bahri import dims
 
     measured = []
     numbers = jobs.map("bahri-fig1b", real_dimensions_job, real, [(i,) for i in range(len(real.datasets))],
@@ -298,27 +299,27 @@ def _real_dimensions(real, checks: list, curves: dict, jobs: Jobs) -> list[dict[
 
 
 def teacher_student_4d(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import bahri_nn_dims as dims
+    from scalinglab.recipes.bahri import dims
 
     return run_teacher_student(Path(out), QUICK_TS if quick else FULL_TS, jobs,
                                real=dims.QUICK_REAL if quick else dims.FULL_REAL)
 
 
 def superclass_noise(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import bahri_nn_data as data
+    from scalinglab.recipes.bahri import data
 
     return data.run_superclass_noise(Path(out), data.QUICK_SUPER if quick else data.FULL_SUPER, jobs)
 
 
 def pretrained_duality(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import bahri_nn_data as data
+    from scalinglab.recipes.bahri import data
 
     return data.run_pretrained_duality(Path(out), data.QUICK_DUALITY if quick else data.FULL_DUALITY, jobs)
 
 
-register(Recipe("bahri-teacher-student-4d", PAPER, "deep teacher-student on hypercubes: 4/alpha_D against d",
-                teacher_student_4d))
-register(Recipe("bahri-superclass-noise", PAPER, "alpha_D with classes merged into superclasses and with input noise",
-                superclass_noise))
-register(Recipe("bahri-pretrained-duality", PAPER, "linear readouts on frozen features: L vs D and L vs P",
-                pretrained_duality))
+register(Recipe("bahri-fig1b", PAPER, "Fig. 1b: deep teacher-student on hypercubes and real data: 4/alpha_D against d",
+                teacher_student_4d, aliases=("bahri-teacher-student-4d",)))
+register(Recipe("bahri-fig3", PAPER, "Fig. 3: alpha_D with classes merged into superclasses and with input noise",
+                superclass_noise, aliases=("bahri-superclass-noise",)))
+register(Recipe("bahri-figS6", PAPER, "Figs. S6, S7: linear readouts on frozen features: L vs D and L vs P",
+                pretrained_duality, aliases=("bahri-pretrained-duality",)))

@@ -1,4 +1,5 @@
-"""Recipe ``bahri-duality``: alpha_D and alpha_P of kernel random features on d-dimensional manifolds (d = 2, 3, 4,
+"""Recipe ``bahri-fig2b-manifolds`` (alias ``bahri-duality``): Fig. 2b's comparison in the exactly solvable
+teacher-student setting, alpha_D and alpha_P of kernel random features on d-dimensional manifolds (d = 2, 3, 4,
 6) beside the spectrum prediction alpha_K, the kappa/gamma curve and the 4/d of Bahri et al.'s Theorems 2-3.
 
 Task: a torus of dimension d rotated into R^16; the teacher is a Gaussian-process draw with the student's own
@@ -33,7 +34,7 @@ from scalinglab.errors import SpecError
 from scalinglab.fit.curves import fit_power_law
 from scalinglab.models.kernel_ridge import KernelRidge
 from scalinglab.recipes import Recipe, check, register
-from scalinglab.recipes.bahri import PAPER, TOL_DIMENSION, TOL_DUALITY, TOL_THEORY, ci_text, curves, fit_exponent
+from scalinglab.recipes.bahri.common import PAPER, TOL_DIMENSION, TOL_DUALITY, TOL_THEORY, ci_text, curves, fit_exponent
 from scalinglab.sweep.jobs import Jobs
 from scalinglab.tasks.manifold import ManifoldTask
 from scalinglab.theory.geometry import IntrinsicDimension, intrinsic_dimension
@@ -133,7 +134,7 @@ def manifold_panel(config: DualityConfig, d: int, raw: dict[str, Any]) -> dict[s
 
 
 def run_duality(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import bahri_plots as plots
+    from scalinglab.recipes.bahri import plots
 
     config = QUICK if quick else FULL
     raw = jobs.map("bahri-duality", manifold_job, config, [(d,) for d in config.dims], "intrinsic dimensions")
@@ -195,5 +196,6 @@ def run_duality(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     return {"checks": checks, "figures": figures, "notes": notes, "tables": {"exponents": rows}}
 
 
-register(Recipe("bahri-duality", PAPER, "Duality: alpha_D and alpha_P of kernel random features on d-dimensional "
-                "manifolds against the spectrum, the kappa/gamma theory and 4/d", run_duality))
+register(Recipe("bahri-fig2b-manifolds", PAPER, "Fig. 2b on manifolds: alpha_D and alpha_P of kernel random features "
+                "on d-dimensional manifolds against the spectrum, the kappa/gamma theory and 4/d", run_duality,
+                aliases=("bahri-duality",)))

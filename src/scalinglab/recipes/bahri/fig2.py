@@ -1,17 +1,12 @@
-"""Bahri et al. (2024), "Explaining Neural Scaling Laws": kernels, spectra and data geometry (recipes
-``bahri-random-features`` (Fig. 2) and ``bahri-duality``).
+"""Bahri et al. (2024), "Explaining Neural Scaling Laws", Fig. 2: recipe ``bahri-fig2`` (alias
+``bahri-random-features``).
 
-``bahri-random-features``: linear models on random features of a randomly initialised deep ReLU network (depth 2,
+Linear models on random features of a randomly initialised deep ReLU network (depth 2,
 NTK parameterisation) and on its analytic NNGP kernel (P = infinity), trained by (nearly) ridgeless least squares
 on centred one-hot targets of average-pooled digits and MNIST-1D at several pool sizes. Per data set: all four
 regimes; alpha_D (kernel, D << P = inf) and alpha_P (D = D_max, P << D) against the spectral alpha_K fitted to the
 NNGP eigenvalues on the data (index range [10, N/10] of each of two disjoint halves); the kappa/gamma theory curve
 from the measured spectrum and target powers overlaid on the kernel learning curve.
-
-``bahri-duality``: a random smooth target on a d-dimensional torus (d = 2, 3, 4, 6) rotated into R^16, the
-teacher-student setting (the target is a Gaussian-process draw with the student's own kernel, averaged over
-exactly): alpha_D (exact kernel), alpha_P (random features at D_max) beside the spectrum prediction alpha_K, the
-4/d of Bahri's Theorems 2-3 with d from TwoNN, and the kappa/gamma curve.
 """
 
 from __future__ import annotations
@@ -22,9 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from scalinglab.fit.curves import fit_power_law
 from scalinglab.models.kernel_ridge import KernelRidge
 from scalinglab.recipes import Recipe, check, register
+from scalinglab.recipes.bahri.common import (
+    PAPER,
+    REAL_GAP,
+    TOL_DUALITY,
+    TOL_THEORY,
+    TOL_VARIANCE,
+    ci_text,
+    curves,
+    fit_exponent,
+)
 from scalinglab.sweep.jobs import Jobs
 from scalinglab.tasks.real import RealDataset, RealTask, average_pool, load_dataset
 from scalinglab.theory.spectra import (
@@ -35,16 +39,6 @@ from scalinglab.theory.spectra import (
     learning_curve_theory,
     tail_mass,
 )
-
-PAPER = "Bahri et al. 2024"
-TOL_DUALITY = 0.1  # issue "Done when": alpha_D within 0.1 of the spectrum prediction
-TOL_DIMENSION = 0.1  # intrinsic dimension within 10% of d
-TOL_THEORY = 0.15  # mean |log(measured / kappa-gamma)|: ~3 standard errors of a few-seed, few-hundred-point test MSE
-REAL_GAP = ("real data are no teacher drawn from the kernel: the curve is set by the label power in each eigenmode "
-            "as well as the eigenvalues (the kappa/gamma curve from both is checked against the measured one), not "
-            "by alpha_K alone; the label power beyond index i falls as i^-{a:.2f} over [32, N/10], and alpha_D = "
-            "alpha_K only when it decays like the eigenvalues (see notes)")
-TOL_VARIANCE = 0.2  # variance-limited exponent 1; widened to the bootstrap interval's half-width where larger
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,21 +73,6 @@ def _pooled(name: str, pool: int, config: Fig2Config) -> RealDataset:
     X, shape = average_pool(data.X, data.image_shape, pool)
     X = (X - X.mean()) / X.std()
     return RealDataset(X=X, y=data.y, name=f"{name}-pool{pool}", n_classes=data.n_classes, image_shape=shape)
-
-
-def curves(model: KernelRidge, task, ds, ps, seeds) -> dict[tuple[int, int], np.ndarray]:
-    """{(D, P): losses over seeds} for one model; seed s uses default_rng([s, 11]) (shared data draws)."""
-    out: dict[tuple[int, int], list[float]] = {}
-    for s in range(seeds):
-        for m in model.learning_curve(task, ds, ps, np.random.default_rng([s, 11])):
-            out.setdefault((m.data_size, m.model_size), []).append(m.test_loss)
-    return {k: np.array(v) for k, v in out.items()}
-
-
-def fit_exponent(xs, ys, offset: float | None = 0.0) -> dict[str, Any]:
-    f = fit_power_law(np.asarray(xs, float), np.asarray(ys).T, offset=offset, n_boot=500,
-                      rng=np.random.default_rng(0))
-    return {"alpha": f.exponent, "ci95": f.ci95["alpha"], "fit": f}
 
 
 def fig2_job(config: Fig2Config, index: int) -> dict[str, Any]:
@@ -174,12 +153,8 @@ def _tol_variance(a: dict[str, Any]) -> float:
     return max(TOL_VARIANCE, half)
 
 
-def ci_text(x) -> str:
-    return f"[{x[0]:.3f}, {x[1]:.3f}]"
-
-
 def run_random_features(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import bahri_plots as plots
+    from scalinglab.recipes.bahri import plots
 
     config = FIG2_QUICK if quick else FIG2_FULL
     raw = jobs.map("bahri-fig2", fig2_job, config, [(i,) for i in range(len(config.datasets))],
@@ -233,5 +208,5 @@ def run_random_features(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     return {"checks": checks, "figures": figures, "notes": notes, "tables": {"exponents": rows}}
 
 
-register(Recipe("bahri-random-features", PAPER, "Fig. 2: random-feature and NNGP models on pooled digits and "
-                "MNIST-1D, four regimes and alpha_D = alpha_P = alpha_K", run_random_features))
+register(Recipe("bahri-fig2", PAPER, "Fig. 2: random-feature and NNGP models on pooled digits and MNIST-1D, four "
+                "regimes and alpha_D = alpha_P = alpha_K", run_random_features, aliases=("bahri-random-features",)))

@@ -1,5 +1,5 @@
 """Bahri et al. (2024): how the data distribution sets alpha_D (Fig. 3, toy scale) and linear readouts on
-pretrained features (Figs. S6, S7). Registered by ``recipes.bahri_nn``; experiments in ``recipes.bahri_nn_runs``.
+pretrained features (Figs. S6, S7). Registered by ``recipes.bahri.networks``; experiments in ``recipes.bahri.runs``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 
 from scalinglab.fit.curves import fit_power_law
 from scalinglab.models.mlp import Architecture, TrainConfig
-from scalinglab.recipes import bahri_nn_runs as runs
 from scalinglab.recipes import check
+from scalinglab.recipes.bahri import runs
 from scalinglab.sweep.jobs import Jobs
 from scalinglab.tasks.real import RealDataset, add_input_noise, load_dataset, merge_classes
 
@@ -65,7 +65,7 @@ def superclass_job(cfg: SuperclassConfig, index: int) -> dict[str, Any]:
 
 
 def run_superclass_noise(out: Path, cfg: SuperclassConfig, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import bahri_nn_plots as plots
+    from scalinglab.recipes.bahri import network_plots as plots
 
     labels = list(_variants(cfg))
     fits, curves = {}, {}
@@ -142,7 +142,7 @@ def readout_job(cfg: DualityConfig) -> dict[str, Any]:
 
 
 def run_pretrained_duality(out: Path, cfg: DualityConfig, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import bahri_nn_plots as plots
+    from scalinglab.recipes.bahri import network_plots as plots
 
     ridges = _ridges(cfg)
     (r,) = jobs.map("bahri-figS6", readout_job, cfg, [()], "readout grid")

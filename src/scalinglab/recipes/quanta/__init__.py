@@ -30,7 +30,6 @@ of learned quanta (``theory.quanta.window_exponent``), and the measured growth o
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -41,53 +40,12 @@ import numpy as np
 from scalinglab.fit import LAWS
 from scalinglab.fit.estimate import fit_law
 from scalinglab.recipes import Recipe, check, register
+from scalinglab.recipes.quanta.config import FULL, LEARNED, QUICK, QuantaConfig
 from scalinglab.sweep.jobs import Jobs
 from scalinglab.theory import quanta as th
 
 PAPER = "Michaud et al. 2023"
-CHANCE = 0.5  # error rate of an unlearned parity
 TOLERANCE = 0.15  # agreement asked of the measured exponents (issue "Done when")
-LEARNED = 0.1  # a subtask counts as learned when its test error is below this
-
-
-@dataclasses.dataclass(frozen=True)
-class QuantaConfig:
-    """One configuration of the experiment; ``QUICK`` and ``FULL`` below."""
-
-    zipf_exponents: tuple[float, ...]
-    seeds: int
-    n_tasks: int
-    n_bits: int
-    k: int
-    widths: tuple[int, ...]
-    param_pool: int
-    data_width: int
-    data_sizes: tuple[int, ...]
-    steps: int
-    batch_size: int = 256
-    learning_rate: float = 0.01
-    test_per_task: int = 1000
-    min_quanta: float = 1.5
-    max_quanta_fraction: float = 0.5
-    n_boot: int = 200
-    data_steps_factor: float = 1.0
-
-    def steps_for(self, zipf_exponent: float) -> int:
-        """Training steps for one Zipf exponent: ``steps`` at alpha + 1 = 2, scaled by 1/p_10 so that quantum 10
-        (or the last) is seen equally often whatever the Zipf law (a quantum is learned after a roughly fixed
-        number of its examples)."""
-        k = min(10, self.n_tasks) - 1
-        ref = th.frequencies(1.0, self.n_tasks)[k] / th.frequencies(zipf_exponent - 1.0, self.n_tasks)[k]
-        return int(round(self.steps * ref))
-
-
-QUICK = QuantaConfig(zipf_exponents=(1.5, 2.0, 2.5), seeds=2, n_tasks=32, n_bits=16, k=2,
-                     widths=(4, 6, 8, 12, 16, 24, 32), param_pool=200_000, data_width=96,
-                     data_sizes=(1000, 2000, 4000, 8000, 16000, 32000), steps=6000, data_steps_factor=1.0)
-FULL = QuantaConfig(zipf_exponents=(1.5, 2.0, 2.5), seeds=4, n_tasks=64, n_bits=16, k=2,
-                    widths=(4, 6, 8, 12, 16, 24, 32, 48, 64), param_pool=500_000, data_width=160,
-                    data_sizes=(1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000), steps=24000)
-
 
 
 def _jobs(config: QuantaConfig) -> list[tuple[float, int]]:
@@ -96,7 +54,7 @@ def _jobs(config: QuantaConfig) -> list[tuple[float, int]]:
 
 def simulate(config: QuantaConfig, jobs: Jobs) -> list[dict[str, Any]]:
     """Every (Zipf exponent, seed) job, one job each in ``jobs``' store; rows of all trained networks."""
-    from scalinglab.recipes.quanta_runs import zipf_job
+    from scalinglab.recipes.quanta.runs import zipf_job
 
     keys = [(config.zipf_exponents.index(z), s) for z, s in _jobs(config)]
     return [row for part in jobs.map("quanta", zipf_job, config, keys, "training (Zipf exponent, seed)")
@@ -225,7 +183,7 @@ def _config(quick: bool) -> QuantaConfig:
 
 
 def quanta_zipf(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import quanta_plots as plots
+    from scalinglab.recipes.quanta import plots
 
     config = _config(quick)
     t0 = time.perf_counter()

@@ -20,7 +20,7 @@ import torch
 from scalinglab.fit.curves import fit_power_law
 from scalinglab.models.mlp import Architecture, TrainConfig
 from scalinglab.recipes import check
-from scalinglab.recipes.bahri_nn_runs import early_stopped, nested_split
+from scalinglab.recipes.bahri.runs import early_stopped, nested_split
 from scalinglab.tasks.real import RealDataset, load_dataset
 from scalinglab.theory.geometry import IntrinsicDimension, intrinsic_dimension
 

@@ -233,7 +233,7 @@ def _config(quick: bool) -> BrillConfig:
 
 
 def fig6(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import brill_plots as plots
+    from scalinglab.recipes.brill import plots
 
     config = _config(quick)
     runs = simulate(config, jobs)
@@ -252,7 +252,7 @@ def fig6(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
 
 
 def fig7(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import brill_plots as plots
+    from scalinglab.recipes.brill import plots
 
     config = _config(quick)
     runs = simulate(config, jobs)
@@ -297,7 +297,7 @@ def _collapse_slope(x: np.ndarray, y: np.ndarray, lo: float, hi: float, rng: np.
 
 
 def fig5(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import brill_plots as plots
+    from scalinglab.recipes.brill import plots
 
     config = _config(quick)
     points = scan_points(config)
@@ -329,7 +329,7 @@ def fig5(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
 
 
 def fig1(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import brill_plots as plots
+    from scalinglab.recipes.brill import plots
     from scalinglab.tasks.percolation import lattice
 
     rng = np.random.default_rng(20241210)
@@ -370,7 +370,7 @@ def ndim_degree(L: int, d: int) -> np.ndarray:
 
 
 def fig2(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import brill_plots as plots
+    from scalinglab.recipes.brill import plots
 
     checks = [check(f"k_br({n}) (paper: {v})", th.break_rank(n, ALPHA, MANIFOLD), float(v), tol)
               for n, v, tol in ((1, "1.7074", 5e-5), (100, "19.63", 5e-3), (500, "58.04", 5e-3))]
@@ -384,7 +384,7 @@ def fig2(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
 
 
 def fig3(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import brill_plots as plots
+    from scalinglab.recipes.brill import plots
 
     checks = [check(f"L_data({n}) (paper: {v})", th.data_scaling_loss(n, ALPHA, MANIFOLD), float(v), 5e-4)
               for n, v in ((10, "0.680"), (100, "0.330"))]
@@ -395,7 +395,7 @@ def fig3(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
 
 
 def fig4(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import brill_plots as plots
+    from scalinglab.recipes.brill import plots
 
     rows = th.exponent_ratios()
     mf = next(r for r in rows if r["d"] == 6 and r["c"] == 2)
