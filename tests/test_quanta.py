@@ -232,8 +232,8 @@ def test_analysis_recovers_exponents_of_ideal_quanta_learning(zipf):
         assert fit["exponent"] == pytest.approx(th.effective_exponent(np.add(xs, shift), ys), abs=0.04)
     assert fits["params"]["exponent"] == pytest.approx(alpha, abs=0.03)
     assert fits["params_plain"]["exponent"] < alpha - 0.05 * alpha
-    order = next(c for c in result["checks"] if "order" in c["name"])
-    assert order["measured"] == 1.0 and order["ok"]
+    order = next(c for c in result["checks"] if "order" in c.name)
+    assert order.measured == 1.0 and order.passed
 
 
 def test_recipe_registered_and_runs_end_to_end(tmp_path, monkeypatch):

@@ -33,7 +33,7 @@ def test_duality_run_writes_summary_with_checks(tmp_path, monkeypatch):
     names = [c["name"] for c in summary["checks"]]
     assert len(names) == 6 and any("TwoNN" in n for n in names) and any("4/d" in n for n in names)
     for c in summary["checks"]:
-        assert set(c) - {"reason"} == {"name", "measured", "predicted", "tolerance", "ok"}
+        assert set(c) - {"reason"} == {"name", "measured", "predicted", "tolerance", "ok", "basis"} and c["basis"]
         assert ("reason" in c) == (not c["ok"] and "kappa/gamma theory, mean" in c["name"])
     by = {c["name"].split(":")[1].split("(")[0].strip(): c for c in summary["checks"]}
     # a 2-torus: TwoNN near 2; teacher-student with the ReLU NNGP, alpha_K ~ 3/d = 1.5 asymptotically, steeper at
@@ -74,6 +74,10 @@ def test_duality_config_needs_a_spectrum_that_resolves_the_d_range():
 
 
 def test_check_keeps_a_reason_only_when_failing():
-    assert "reason" not in check("x", 1.0, 1.05, 0.1, reason="why")
-    row = check("x", 1.0, 1.5, 0.1, reason="why")
-    assert row["reason"] == "why" and not row["ok"]
+    passed = check("x", 1.0, 1.05, 0.1, reason="why", basis="b")
+    assert passed.passed and passed.reason is None and "reason" not in passed.as_dict()
+    row = check("x", 1.0, 1.5, 0.1, reason="why", basis="b")
+    assert row.reason == "why" and not row.passed and row.as_dict()["reason"] == "why"
+    assert check("r", 1.09, 1.0, 0.1, relative=True, basis="b").passed
+    assert not check("r", 1.11, 1.0, 0.1, relative=True, basis="b").passed
+    assert not check("nan", float("nan"), 1.0, 0.1, basis="b").passed

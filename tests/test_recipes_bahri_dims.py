@@ -31,8 +31,8 @@ def _measured(alpha: float, d: float, ci: tuple[float, float]) -> dict:
 ])
 def test_bound_check_is_one_sided_with_the_tolerance_above_the_interval(alpha, ok, words):
     row, note = bahri_dims.bound_check(_measured(alpha, 8.0, (7.0, 9.0)))
-    assert row["measured"] == pytest.approx(4 / alpha, rel=1e-3)
-    assert row["predicted"] == 8.0 and row["ok"] is ok
+    assert row.measured == pytest.approx(4 / alpha, rel=1e-3)
+    assert row.predicted == 8.0 and row.passed is ok and row.basis
     assert words in note and "toy:" in note
 
 
@@ -46,17 +46,17 @@ def test_teacher_student_with_real_data_tiny(tmp_path):
                                         seeds=2, steps=150, n_test=300, n_boot=20)
     with Store(tmp_path / "runs.sqlite") as st:
         result = networks.run_teacher_student(tmp_path, cfg, Jobs(st), real=real)
-    names = [c["name"] for c in result["checks"]]
+    names = [c.name for c in result.checks]
     assert len(names) == 2 and names[1].startswith("digits: 4/alpha_D <= d")
-    digits = result["checks"][1]
+    digits = result.checks[1]
     # scikit-learn's digits: 64 pixels, nearest-neighbour estimates near 8 (TwoNN) on standardised inputs
-    assert 5 < digits["predicted"] < 13
-    assert digits["measured"] > 0
-    (row,) = result["tables"]["real data: 4/alpha_D against the intrinsic dimension"]
-    assert row["4/alpha_D"] == pytest.approx(digits["measured"])
-    assert any(n.startswith("digits: alpha_D =") for n in result["notes"])
+    assert 5 < digits.predicted < 13
+    assert digits.measured > 0
+    (row,) = result.tables["real data: 4/alpha_D against the intrinsic dimension"]
+    assert row["4/alpha_D"] == pytest.approx(digits.measured)
+    assert any(n.startswith("digits: alpha_D =") for n in result.notes)
     assert (tmp_path / "bahri-teacher-student-4d.png").stat().st_size > 1000
-    assert "digits" in result["figures"] or len(result["figures"]) == 2
+    assert "digits" in result.figures or len(result.figures) == 2
 
 
 @pytest.mark.slow
@@ -67,4 +67,4 @@ def test_quick_real_data_points_respect_the_bound(name):
 
     arch = Architecture(**networks.STUDENT)
     row, note = bahri_dims.bound_check(bahri_dims.measure(name, bahri_dims.QUICK_REAL, arch))
-    assert row["ok"], note
+    assert row.passed, note

@@ -16,7 +16,7 @@ TINY_DUALITY = duality.DualityConfig(dims=(2,), ambient=8, d_min=40, d_max=200, 
                                            seeds=2, n_test=100, spectrum_n=2000, spectra=1, geometry_n=400,
                                            n_boot=10, rf_data=320)
 TINY_FIG2 = fig2.Fig2Config(datasets=(("digits", 2),), mnist1d_n=2000, n_test=150, seeds=2, variance_seeds=3,
-                             p_max=128, d_points=5, p_points=4, digits_n=600)
+                             p_max=128, d_points=5, p_points=4, digits_n=900)
 TINY_FOUR = networks.FourRegimesConfig(
     datasets=("digits",), widths_var=(8, 16, 32), seeds_var=3, n_train_var=30, steps_var=5,
     data_var=(64, 256, 1024), width_data_var=2, seeds_data_var=3, steps_data_var=30,
@@ -61,8 +61,8 @@ def test_kernel_recipes_rerun_over_their_store_compute_nothing(recipe_id, jobs, 
     _twice(recipe_id, tmp_path, jobs)
 
 
-@pytest.mark.parametrize(("recipe_id", "jobs"), [("bahri-fig1a", 4), ("bahri-fig1b", 3),
-                                                 ("bahri-fig3", 3), ("bahri-figS6", 1)])
+@pytest.mark.parametrize(("recipe_id", "jobs"), [pytest.param("bahri-fig1a", 4, marks=pytest.mark.slow),
+                                                 ("bahri-fig1b", 3), ("bahri-fig3", 3), ("bahri-figS6", 1)])
 def test_network_recipes_rerun_over_their_store_compute_nothing(recipe_id, jobs, tmp_path, monkeypatch):
     monkeypatch.setattr(networks, "QUICK_FOUR", TINY_FOUR)
     monkeypatch.setattr(networks, "QUICK_TS", TINY_TS)

@@ -12,6 +12,7 @@ import torch
 
 from scalinglab import recipes
 from scalinglab.models.mlp import Architecture, TrainConfig
+from scalinglab.recipes import RecipeResult
 from scalinglab.recipes.bahri import data as bahri_data
 from scalinglab.recipes.bahri import networks, runs
 from scalinglab.sweep.jobs import Jobs
@@ -107,18 +108,18 @@ TINY_FOUR = networks.FourRegimesConfig(
 
 
 def _assert_result(result, out, n_checks):
-    assert len(result["checks"]) == n_checks
-    for c in result["checks"]:
-        assert set(c) == {"name", "measured", "predicted", "tolerance", "ok"}
-    for path in result["figures"].values():
+    assert isinstance(result, RecipeResult) and len(result.checks) == n_checks
+    for c in result.checks:
+        assert set(c.as_dict()) == {"name", "measured", "predicted", "tolerance", "ok", "basis"} and c.basis
+    for path in result.figures.values():
         assert path.exists() and path.stat().st_size > 1000
-    json.dumps(result["checks"])
+    json.dumps([c.as_dict() for c in result.checks])
 
 
 def test_four_regimes_tiny(tmp_path, jobs):
     result = networks.run_four_regimes(tmp_path, TINY_FOUR, jobs)
     _assert_result(result, tmp_path, 2 + 4)
-    table = result["tables"]["digits: fitted slices"]
+    table = result.tables["digits: fitted slices"]
     assert [row["slice"] for row in table] == ["width, L - L_lin", "data, L - L(D=inf)", "data, L", "width, L"]
 
 
@@ -127,7 +128,7 @@ def test_teacher_student_tiny(tmp_path, jobs):
                                         seeds=2, steps=40, n_test=300)
     result = networks.run_teacher_student(tmp_path, cfg, jobs)
     _assert_result(result, tmp_path, 2)
-    assert [row["d"] for row in result["tables"]["alpha_D per dimension"]] == [2, 3]
+    assert [row["d"] for row in result.tables["alpha_D per dimension"]] == [2, 3]
 
 
 def test_superclass_noise_tiny(tmp_path, jobs):
@@ -135,7 +136,7 @@ def test_superclass_noise_tiny(tmp_path, jobs):
                               n_test=200)
     result = bahri_data.run_superclass_noise(tmp_path, cfg, jobs)
     _assert_result(result, tmp_path, 2)
-    assert len(result["tables"]["fitted alpha_D"]) == 3
+    assert len(result.tables["fitted alpha_D"]) == 3
 
 
 def test_pretrained_duality_tiny(tmp_path, jobs):
@@ -167,7 +168,7 @@ def test_verdict_check_tolerance_matches_the_interval(ci, alpha):
     contains = ci[0] <= 1.0 <= ci[1]
     ver = SimpleNamespace(ci95=ci, exponent=alpha, regime="variance_limited" if contains else "other")
     row = networks._verdict_check("x", ver, "variance_limited")
-    assert (abs(row["measured"] - row["predicted"]) <= row["tolerance"]) == contains == row["ok"]
+    assert (abs(row.measured - row.predicted) <= row.tolerance) == contains == row.passed
 
 
 def test_variance_fit_uses_the_known_limit_of_the_difference():

@@ -11,14 +11,18 @@ from scalinglab.fit.curves import fit_power_law
 from scalinglab.models.kernel_ridge import KernelRidge
 
 PAPER = "Bahri et al. 2024"
-TOL_DUALITY = 0.1  # issue "Done when": alpha_D within 0.1 of the spectrum prediction
+TOL_DUALITY = 0.1  # alpha_D within 0.1 of the spectrum prediction
 TOL_DIMENSION = 0.1  # intrinsic dimension within 10% of d
 TOL_THEORY = 0.15  # mean |log(measured / kappa-gamma)|: ~3 standard errors of a few-seed, few-hundred-point test MSE
+BASIS_DUALITY = "agreement asked of alpha_D = alpha_P = alpha_K (0.1)"
+BASIS_DIMENSION = "agreement asked of the intrinsic-dimension estimate (10%)"
+BASIS_THEORY = "about 3 standard errors of a few-seed test MSE (0.15 in log)"
 REAL_GAP = ("real data are no teacher drawn from the kernel: the curve is set by the label power in each eigenmode "
             "as well as the eigenvalues (the kappa/gamma curve from both is checked against the measured one), not "
             "by alpha_K alone; the label power beyond index i falls as i^-{a:.2f} over [32, N/10], and alpha_D = "
             "alpha_K only when it decays like the eigenvalues (see notes)")
 TOL_VARIANCE = 0.2  # variance-limited exponent 1; widened to the bootstrap interval's half-width where larger
+BASIS_VARIANCE = "0.2, or the half-width of the exponent's 95% bootstrap interval where larger"
 
 
 def curves(model: KernelRidge, task, ds, ps, seeds) -> dict[tuple[int, int], np.ndarray]:

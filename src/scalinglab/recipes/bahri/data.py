@@ -12,11 +12,12 @@ import numpy as np
 
 from scalinglab.fit.curves import fit_power_law
 from scalinglab.models.mlp import Architecture, TrainConfig
-from scalinglab.recipes import check
+from scalinglab.recipes import RecipeResult, check
 from scalinglab.recipes.bahri import runs
 from scalinglab.sweep.jobs import Jobs
 from scalinglab.tasks.real import RealDataset, add_input_noise, load_dataset, merge_classes
 
+BASIS_GAP = "2.5 standard errors of the difference of two exponents (independent bootstraps over seeds)"
 RELU = Architecture(depth=2, activation="relu", weight_variance=2.0)
 
 
@@ -64,7 +65,7 @@ def superclass_job(cfg: SuperclassConfig, index: int) -> dict[str, Any]:
     return {"data_sizes": r["data_sizes"], "loss": r["loss"][:, :, 0] / _chance_loss(data)}
 
 
-def run_superclass_noise(out: Path, cfg: SuperclassConfig, jobs: Jobs) -> dict[str, Any]:
+def run_superclass_noise(out: Path, cfg: SuperclassConfig, jobs: Jobs) -> RecipeResult:
     from scalinglab.recipes.bahri import network_plots as plots
 
     labels = list(_variants(cfg))
@@ -78,10 +79,11 @@ def run_superclass_noise(out: Path, cfg: SuperclassConfig, jobs: Jobs) -> dict[s
     gap_n, se_n = _exponent_gap(noisy, original)
     checks = [
         check(f"alpha_D with {cfg.n_super} superclasses equals alpha_D of the original classes (within 2.5 "
-              "standard errors of the difference)", superclass.exponent, original.exponent, 2.5 * se_s),
+              "standard errors of the difference)", superclass.exponent, original.exponent, 2.5 * se_s,
+              basis=BASIS_GAP),
         check(f"alpha_D with input noise std {cfg.noise_std:g} differs from the original (by more than 2.5 standard "
               "errors of the difference)", noisy.exponent, original.exponent, 2.5 * se_n,
-              ok=abs(gap_n) > 2.5 * se_n),
+              ok=abs(gap_n) > 2.5 * se_n, basis=BASIS_GAP),
     ]
     table = [{"variant": k, "alpha_D": f.exponent, "ci95 low": f.ci95["alpha"][0], "ci95 high": f.ci95["alpha"][1],
               "seeds": f.n_seeds} for k, f in fits.items()]
@@ -90,8 +92,8 @@ def run_superclass_noise(out: Path, cfg: SuperclassConfig, jobs: Jobs) -> dict[s
     notes = [f"ReLU networks with two hidden layers of width {cfg.width}, Adam with cosine decay, full batch; "
              "losses are divided by the loss of the constant prediction so that variants with different numbers of "
              "classes share one scale (the exponent is unchanged). Exponents: pure power law, bootstrap over seeds."]
-    return {"checks": checks, "figures": {"alpha_D under superclasses and noise": fig}, "notes": notes,
-            "tables": {"fitted alpha_D": table}}
+    return RecipeResult(checks=checks, figures={"alpha_D under superclasses and noise": fig}, notes=notes,
+                        tables={"fitted alpha_D": table})
 
 
 def _chance_loss(data: RealDataset) -> float:
@@ -141,7 +143,7 @@ def readout_job(cfg: DualityConfig) -> dict[str, Any]:
                                   list(cfg.feature_counts), _ridges(cfg), cfg.seeds, cfg.n_test, cfg.n_val)
 
 
-def run_pretrained_duality(out: Path, cfg: DualityConfig, jobs: Jobs) -> dict[str, Any]:
+def run_pretrained_duality(out: Path, cfg: DualityConfig, jobs: Jobs) -> RecipeResult:
     from scalinglab.recipes.bahri import network_plots as plots
 
     ridges = _ridges(cfg)
@@ -156,10 +158,11 @@ def run_pretrained_duality(out: Path, cfg: DualityConfig, jobs: Jobs) -> dict[st
     peak_d = int(ds[int(np.argmax(curve))])
     far = curve[(ds <= cfg.peak_at / 4) | (ds >= 4 * cfg.peak_at)]
     checks = [check(f"small ridge: the test loss over D at P = {cfg.peak_at} peaks at D = P (grid point of the "
-                    "peak / P)", peak_d / cfg.peak_at, 1.0, 0.5 * 1.01),
+                    "peak / P)", peak_d / cfg.peak_at, 1.0, 0.5 * 1.01,
+                    basis="half the spacing of the D grid about the peak (factor 2 at most), plus 1%"),
               check(f"small ridge: the peak at D = P = {cfg.peak_at} is a double-descent peak (peak over the "
                     "largest loss at D <= P/4 or D >= 4P; must exceed 1.5)", curve.max() / far.max(), 1.5, 0.0,
-                    ok=curve.max() > 1.5 * far.max())]
+                    ok=curve.max() > 1.5 * far.max(), basis="a peak asked to stand 50% above the loss away from it")]
     # Duality at tuned ridge: L vs D at the largest P and L vs P at the largest D, over the same range.
     d_sel, p_sel = ds <= cfg.fit_max, ps <= cfg.fit_max
     fit_d = fit_power_law(ds[d_sel].astype(float), tuned[:, d_sel, -1], offset=0.0, n_boot=500)
@@ -167,7 +170,7 @@ def run_pretrained_duality(out: Path, cfg: DualityConfig, jobs: Jobs) -> dict[st
     se = float(np.hypot(fit_d.se["alpha"], fit_p.se["alpha"]))
     checks.append(check(f"tuned ridge, duality: alpha_D (P = {ps[-1]}) against alpha_P (D = {ds[-1]}), sizes "
                         f"<= {cfg.fit_max}; tolerance 0.1 or 2.5 standard errors", fit_d.exponent, fit_p.exponent,
-                        max(0.1, 2.5 * se)))
+                        max(0.1, 2.5 * se), basis="0.1, or 2.5 standard errors of the difference (bootstraps)"))
     figures = {"L vs D and L vs P": plots.duality_figure(ds, ps, small, tuned, cfg.peak_at, fit_d, fit_p,
                                                          out / "bahri-pretrained-duality.png")}
     table = [{"slice": "L vs D, P max", "ridge": "tuned", "exponent": fit_d.exponent, "se": fit_d.se["alpha"]},
@@ -177,4 +180,4 @@ def run_pretrained_duality(out: Path, cfg: DualityConfig, jobs: Jobs) -> dict[st
              f"width {cfg.width} is trained on the source (full-batch Adam, final train loss "
              f"{r['pretrain_train_loss']:.3g}) and frozen; readouts use its last hidden layer. Ridge relative to the "
              "mean squared feature norm; the tuned ridge minimises a validation loss at each (D, P)."]
-    return {"checks": checks, "figures": figures, "notes": notes, "tables": {"duality exponents": table}}
+    return RecipeResult(checks=checks, figures=figures, notes=notes, tables={"duality exponents": table})

@@ -19,7 +19,7 @@ import torch
 
 from scalinglab.fit.curves import fit_power_law
 from scalinglab.models.mlp import Architecture, TrainConfig
-from scalinglab.recipes import check
+from scalinglab.recipes import Check, check
 from scalinglab.recipes.bahri.runs import early_stopped, nested_split
 from scalinglab.tasks.real import RealDataset, load_dataset
 from scalinglab.theory.geometry import IntrinsicDimension, intrinsic_dimension
@@ -102,7 +102,7 @@ def dimension_bounds(m: dict[str, Any]) -> tuple[float, float]:
     return min(vals), max(vals)
 
 
-def bound_check(m: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def bound_check(m: dict[str, Any]) -> tuple[Check, str]:
     """The check row of one data set (4/alpha_D <= d within the tolerance above the estimators' span) and the
     note that states the gap and its explanation."""
     fit, name = m["fit"], m["name"]
@@ -112,7 +112,8 @@ def bound_check(m: dict[str, Any]) -> tuple[dict[str, Any], str]:
     alpha_lo, alpha_hi = fit.ci95["alpha"]
     ok = bool(np.isfinite(measured) and measured <= (1 + BOUND_TOLERANCE) * hi)
     row = check(f"{name}: 4/alpha_D <= d, a bound on real data (TwoNN d = {d:.1f}, MLE {m['mle'].value:.1f}, span "
-                f"[{lo:.1f}, {hi:.1f}]; ok up to 25% above the span)", measured, d, BOUND_TOLERANCE, ok=ok)
+                f"[{lo:.1f}, {hi:.1f}]; ok up to 25% above the span)", measured, d, BOUND_TOLERANCE, ok=ok,
+                basis="one-sided: 25% (the hypercube identity's tolerance) above the estimators' span")
     gap = (d - measured) / d
     train_max = float(m["curve"]["train_loss"].max())
     head = (f"{name}: alpha_D = {fit.exponent:.3f} [{alpha_lo:.3f}, {alpha_hi:.3f}], 4/alpha_D = {measured:.2f} "

@@ -33,8 +33,19 @@ import numpy as np
 from scalinglab.errors import SpecError
 from scalinglab.fit.curves import fit_power_law
 from scalinglab.models.kernel_ridge import KernelRidge
-from scalinglab.recipes import Recipe, check, register
-from scalinglab.recipes.bahri.common import PAPER, TOL_DIMENSION, TOL_DUALITY, TOL_THEORY, ci_text, curves, fit_exponent
+from scalinglab.recipes import Recipe, RecipeResult, check, register
+from scalinglab.recipes.bahri.common import (
+    BASIS_DIMENSION,
+    BASIS_DUALITY,
+    BASIS_THEORY,
+    PAPER,
+    TOL_DIMENSION,
+    TOL_DUALITY,
+    TOL_THEORY,
+    ci_text,
+    curves,
+    fit_exponent,
+)
 from scalinglab.sweep.jobs import Jobs
 from scalinglab.tasks.manifold import ManifoldTask
 from scalinglab.theory.geometry import IntrinsicDimension, intrinsic_dimension
@@ -133,7 +144,7 @@ def manifold_panel(config: DualityConfig, d: int, raw: dict[str, Any]) -> dict[s
             "theory": theory, "theory_alpha": theory_fit.exponent, "geometry": geom}
 
 
-def run_duality(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
+def run_duality(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     from scalinglab.recipes.bahri import plots
 
     config = QUICK if quick else FULL
@@ -143,21 +154,23 @@ def run_duality(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     for p in panels:
         d, k, g = p["d"], p["spectrum"].alpha, p["geometry"]
         checks.append(check(f"d = {d}: TwoNN intrinsic dimension (n = {g.n}) within 10% of d", g.value, d,
-                            TOL_DIMENSION, relative=True))
+                            TOL_DIMENSION, relative=True, basis=BASIS_DIMENSION))
         t = p["tail"]
         checks.append(check(f"d = {d}: alpha_D (D in [{p['ds'][0]}, {p['ds'][-1]}]) vs alpha_K of the spectrum's tail "
-                            "mass over the same indices", p["alpha_D"]["alpha"], t.alpha, TOL_DUALITY))
+                            "mass over the same indices", p["alpha_D"]["alpha"], t.alpha, TOL_DUALITY,
+                            basis=BASIS_DUALITY))
         checks.append(check(f"d = {d}: alpha_P (D = {p['rf_data']}, P in [{p['ps'][0]}, {p['ps'][-1]}]) vs "
-                            "spectrum alpha_K", p["alpha_P"]["alpha"], k, TOL_DUALITY))
+                            "spectrum alpha_K", p["alpha_P"]["alpha"], k, TOL_DUALITY, basis=BASIS_DUALITY))
         checks.append(check(f"d = {d}: alpha_D vs slope of the kappa/gamma theory curve over the same D",
-                            p["alpha_D"]["alpha"], p["theory_alpha"], TOL_DUALITY))
+                            p["alpha_D"]["alpha"], p["theory_alpha"], TOL_DUALITY, basis=BASIS_DUALITY))
         logs = np.log(p["kernel"] / p["theory"])
         checks.append(check(f"d = {d}: kernel learning curve vs kappa/gamma theory, mean |log ratio|",
                             float(np.mean(np.abs(logs))), 0.0, TOL_THEORY, reason=LEVEL_GAP.format(
-                                ratio=float(np.exp(np.mean(logs))), d=d)))
+                                ratio=float(np.exp(np.mean(logs))), d=d), basis=BASIS_THEORY))
         bound = 4.0 / g.value
         checks.append(check(f"d = {d}: alpha_D at most 4/d (d from TwoNN) plus the tolerance", p["alpha_D"]["alpha"],
-                            bound, TOL_DUALITY, ok=bool(p["alpha_D"]["alpha"] <= bound + TOL_DUALITY)))
+                            bound, TOL_DUALITY, ok=bool(p["alpha_D"]["alpha"] <= bound + TOL_DUALITY),
+                            basis=BASIS_DUALITY))
         rows.append({"d": d, "TwoNN d": g.value, "d ci95": ci_text(g.ci95), "alpha_K": k,
                      "alpha_K ci95": ci_text(p["spectrum"].ci95), "alpha_K tail [D range]": p["tail"].alpha,
                      "tail ci95": ci_text(p["tail"].ci95), "alpha_D": p["alpha_D"]["alpha"],
@@ -193,7 +206,7 @@ def run_duality(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
         "a d-dimensional manifold decay as i^-(1 + 3/d): alpha_K ~ 3/d, below the 4/d that Bahri et al. derive for "
         "targets smooth to second order. 4/d is therefore an upper reference here, and 3/d is listed beside it.",
     ]
-    return {"checks": checks, "figures": figures, "notes": notes, "tables": {"exponents": rows}}
+    return RecipeResult(checks=checks, figures=figures, notes=notes, tables={"exponents": rows})
 
 
 register(Recipe("bahri-fig2b-manifolds", PAPER, "Fig. 2b on manifolds: alpha_D and alpha_P of kernel random features "

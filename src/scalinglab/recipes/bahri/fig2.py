@@ -18,8 +18,11 @@ from typing import Any
 import numpy as np
 
 from scalinglab.models.kernel_ridge import KernelRidge
-from scalinglab.recipes import Recipe, check, register
+from scalinglab.recipes import Recipe, RecipeResult, check, register
 from scalinglab.recipes.bahri.common import (
+    BASIS_DUALITY,
+    BASIS_THEORY,
+    BASIS_VARIANCE,
     PAPER,
     REAL_GAP,
     TOL_DUALITY,
@@ -153,7 +156,7 @@ def _tol_variance(a: dict[str, Any]) -> float:
     return max(TOL_VARIANCE, half)
 
 
-def run_random_features(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
+def run_random_features(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     from scalinglab.recipes.bahri import plots
 
     config = FIG2_QUICK if quick else FIG2_FULL
@@ -164,22 +167,24 @@ def run_random_features(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
     for p in panels:
         k = p["spectrum"].alpha
         checks.append(check(f"{p['name']}: alpha_D (kernel, D in [32, {p['ds'][-1]}]) vs spectral alpha_K",
-                            p["alpha_D"]["alpha"], k, TOL_DUALITY, reason=REAL_GAP.format(a=p["label_alpha"])))
+                            p["alpha_D"]["alpha"], k, TOL_DUALITY, reason=REAL_GAP.format(a=p["label_alpha"]),
+                            basis=BASIS_DUALITY))
         checks.append(check(f"{p['name']}: alpha_P (D = {p['ds'][-1]}, P in [{p['res_p'][0]}, {p['res_p'][-1]}]) "
                             "vs spectral alpha_K", p["alpha_P"]["alpha"], k, TOL_DUALITY,
-                            reason=REAL_GAP.format(a=p["label_alpha"])))
+                            reason=REAL_GAP.format(a=p["label_alpha"]), basis=BASIS_DUALITY))
         if p["alpha_var_P"] is not None:
             a = p["alpha_var_P"]
             checks.append(check(f"{p['name']}: variance-limited alpha_P, L(D={p['d0']}, P) - L(D, inf), "
-                                f"P >= {p['var_p'][0]}", a["alpha"], 1.0, _tol_variance(a)))
+                                f"P >= {p['var_p'][0]}", a["alpha"], 1.0, _tol_variance(a), basis=BASIS_VARIANCE))
         if p["alpha_var_D"] is not None:
             a = p["alpha_var_D"]
             checks.append(check(f"{p['name']}: variance-limited alpha_D, L(D, P={p['p0']}) with free offset "
-                                f"against D - P - 1, D >= {p['var_d'][0]}", a["alpha"], 1.0, _tol_variance(a)))
+                                f"against D - P - 1, D >= {p['var_d'][0]}", a["alpha"], 1.0, _tol_variance(a),
+                                basis=BASIS_VARIANCE))
         near = np.asarray(p["ds"]) <= p["n"] / 4
         gap = float(np.mean(np.abs(np.log(np.asarray(p["kernel"])[near] / np.asarray(p["theory"])[near]))))
         checks.append(check(f"{p['name']}: kernel learning curve vs kappa/gamma theory, mean |log ratio| over "
-                            f"D <= N/4", gap, 0.0, TOL_THEORY))
+                            f"D <= N/4", gap, 0.0, TOL_THEORY, basis=BASIS_THEORY))
         rows.append({"data": p["name"], "features": p["features"], "alpha_K": k,
                      "alpha_K ci95": ci_text(p["spectrum"].ci95), "alpha_D": p["alpha_D"]["alpha"],
                      "alpha_D ci95": ci_text(p["alpha_D"]["ci95"]), "alpha_P": p["alpha_P"]["alpha"],
@@ -205,7 +210,7 @@ def run_random_features(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
         "thousand points, so alpha_K rests on one decade of indices. Gaps between alpha_D, alpha_P and alpha_K "
         "here are that difference, not noise; Bahri et al. report the same kind of gap for real data.",
     ]
-    return {"checks": checks, "figures": figures, "notes": notes, "tables": {"exponents": rows}}
+    return RecipeResult(checks=checks, figures=figures, notes=notes, tables={"exponents": rows})
 
 
 register(Recipe("bahri-fig2", PAPER, "Fig. 2: random-feature and NNGP models on pooled digits and MNIST-1D, four "

@@ -22,7 +22,7 @@ import numpy as np
 
 from scalinglab.fit.curves import fit_power_law
 from scalinglab.fit.regimes import curve_verdict, regime_verdict
-from scalinglab.recipes import Recipe, check, register
+from scalinglab.recipes import Check, Recipe, RecipeResult, check, register
 from scalinglab.recipes.bahri.common import PAPER
 from scalinglab.sweep.jobs import Jobs
 from scalinglab.tasks.real import load_dataset
@@ -62,6 +62,7 @@ FULL_FOUR = FourRegimesConfig(
     steps_var=300, data_var=(1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072), seeds_data_var=16,
     steps_data_var=2000,
     seeds_res=8, steps_res=3000)
+BASIS_EXPONENT = "0.2 about the variance-limited exponent 1"
 ERF = {"depth": 2, "activation": "erf", "weight_variance": 1.0}  # torch is imported only when a recipe runs
 
 
@@ -92,7 +93,7 @@ def _variance_fit(x: np.ndarray, diff: np.ndarray) -> tuple[Any, Any, float]:
     return ver.fit, ver, sign
 
 
-def four_regimes(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
+def four_regimes(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     return run_four_regimes(Path(out), QUICK_FOUR if quick else FULL_FOUR, jobs)
 
 
@@ -126,7 +127,7 @@ def four_regimes_job(cfg: FourRegimesConfig, index: int, stage: int) -> dict[str
                                      cfg.n_test_res)
 
 
-def run_four_regimes(out: Path, cfg: FourRegimesConfig, jobs: Jobs) -> dict[str, Any]:
+def run_four_regimes(out: Path, cfg: FourRegimesConfig, jobs: Jobs) -> RecipeResult:
     """The Fig. 1a experiments of ``cfg`` on each data set (jobs of ``jobs``), their fits, checks and figures."""
     from scalinglab.recipes.bahri import network_plots as plots
 
@@ -142,9 +143,9 @@ def run_four_regimes(out: Path, cfg: FourRegimesConfig, jobs: Jobs) -> dict[str,
         rwv = _verdict(rw["widths"].astype(float), rw["loss"][:, 0, :], None)
         if name == "digits":
             checks.append(check(f"{name}: variance-limited width, L(w) - L_lin(w) exponent (fit with a seed "
-                                "bootstrap)", wfit.exponent, 1.0, 0.2))
+                                "bootstrap)", wfit.exponent, 1.0, 0.2, basis=BASIS_EXPONENT))
             checks.append(check(f"{name}: variance-limited data, L(D) - L(D = inf) exponent (small student)",
-                                dfit.exponent, 1.0, 0.2))
+                                dfit.exponent, 1.0, 0.2, basis=BASIS_EXPONENT))
         for label, ver, expected in (("variance-limited width", wver, "variance_limited"),
                                      ("variance-limited data", dver, "variance_limited"),
                                      ("resolution-limited data", rdv, "resolution_limited"),
@@ -182,10 +183,10 @@ def run_four_regimes(out: Path, cfg: FourRegimesConfig, jobs: Jobs) -> dict[str,
         "the classifier with the known limit 0 of the difference (only amplitude and exponent fitted), on the "
         "seed mean with a bootstrap over seeds (fit.regimes.curve_verdict).",
     ]
-    return {"checks": checks, "figures": figures, "notes": notes, "tables": tables}
+    return RecipeResult(checks=checks, figures=figures, notes=notes, tables=tables)
 
 
-def _verdict_check(label: str, ver: Any, expected: str) -> dict[str, Any]:
+def _verdict_check(label: str, ver: Any, expected: str) -> Check:
     """A check row for a regime verdict. Variance-limited: the exponent against 1 with the tolerance the half of
     the 95% interval on the side of 1 (so |exponent - 1| <= tolerance exactly when the interval contains 1);
     resolution-limited: the interval's upper bound against 1 (it must lie below)."""
@@ -193,8 +194,10 @@ def _verdict_check(label: str, ver: Any, expected: str) -> dict[str, Any]:
     name = f"{label}: regime classifier says {ver.regime} (95% interval of the exponent [{lo:.2f}, {hi:.2f}])"
     if expected == "variance_limited":
         side = hi - ver.exponent if ver.exponent < 1 else ver.exponent - lo
-        return check(name, ver.exponent, 1.0, side if np.isfinite(side) else 0.0, ok=ver.regime == expected)
-    return check(name, hi if np.isfinite(hi) else ver.exponent, 1.0, 0.0, ok=ver.regime == expected)
+        return check(name, ver.exponent, 1.0, side if np.isfinite(side) else 0.0, ok=ver.regime == expected,
+                     basis="the exponent's 95% interval (Student's t over seeds), on the side of 1")
+    return check(name, hi if np.isfinite(hi) else ver.exponent, 1.0, 0.0, ok=ver.regime == expected,
+                 basis="the upper end of the exponent's 95% interval must lie below 1")
 
 
 register(Recipe("bahri-fig1a", PAPER, "Fig. 1a: four scaling regimes in trained networks on digits and MNIST-1D",
@@ -246,7 +249,7 @@ def real_dimensions_job(real: Any, index: int) -> dict[str, Any]:
         return dims.measure_numbers(real.datasets[index], real, Architecture(**STUDENT))
 
 
-def run_teacher_student(out: Path, cfg: TeacherStudentConfig, jobs: Jobs, real=None) -> dict[str, Any]:
+def run_teacher_student(out: Path, cfg: TeacherStudentConfig, jobs: Jobs, real=None) -> RecipeResult:
     """Fig. 1b: alpha_D of deep students of a deep teacher on [-1, 1]^d for each d; 4/alpha_D against d; with
     ``real`` (a ``dims.RealDimsConfig``) the same students on real data against the estimated d."""
     from scalinglab.recipes.bahri import network_plots as plots
@@ -259,7 +262,7 @@ def run_teacher_student(out: Path, cfg: TeacherStudentConfig, jobs: Jobs, real=N
         errors.append(fit.se["alpha"])
         curves[f"d = {d}"] = (r["data_sizes"], r["loss"], fit)
         checks.append(check(f"d = {d}: 4 / alpha_D against d (within 25%)", 4.0 / fit.exponent, float(d), 0.25,
-                            relative=True))
+                            relative=True, basis="the paper's 4/alpha_D ~ d, to 25%"))
         rows.append({"d": d, "alpha_D": fit.exponent, "ci95 low": fit.ci95["alpha"][0],
                      "ci95 high": fit.ci95["alpha"][1], "4/alpha_D": 4.0 / fit.exponent,
                      "largest final train loss": float(r["train_loss"].max())})
@@ -279,7 +282,7 @@ def run_teacher_student(out: Path, cfg: TeacherStudentConfig, jobs: Jobs, real=N
 
         notes += [m["note"] for m in measured] + [dims.PROTOCOL.format(cfg=real)]
         tables["real data: 4/alpha_D against the intrinsic dimension"] = [dims.table_row(m) for m in measured]
-    return {"checks": checks, "figures": figures, "notes": notes, "tables": tables}
+    return RecipeResult(checks=checks, figures=figures, notes=notes, tables=tables)
 
 
 def _real_dimensions(real, checks: list, curves: dict, jobs: Jobs) -> list[dict[str, Any]]:
@@ -298,20 +301,20 @@ def _real_dimensions(real, checks: list, curves: dict, jobs: Jobs) -> list[dict[
     return measured
 
 
-def teacher_student_4d(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
+def teacher_student_4d(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     from scalinglab.recipes.bahri import dims
 
     return run_teacher_student(Path(out), QUICK_TS if quick else FULL_TS, jobs,
                                real=dims.QUICK_REAL if quick else dims.FULL_REAL)
 
 
-def superclass_noise(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
+def superclass_noise(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     from scalinglab.recipes.bahri import data
 
     return data.run_superclass_noise(Path(out), data.QUICK_SUPER if quick else data.FULL_SUPER, jobs)
 
 
-def pretrained_duality(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
+def pretrained_duality(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     from scalinglab.recipes.bahri import data
 
     return data.run_pretrained_duality(Path(out), data.QUICK_DUALITY if quick else data.FULL_DUALITY, jobs)
