@@ -167,8 +167,9 @@ def test_tiny_network_learns_the_most_frequent_subtasks_first():
     """300 Adam steps (batch 128) on four subtasks with p ~ i^-4: by then two networks have learned the most
     frequent subtask (p = 0.92) and not the rarest (p = 0.0036, about 140 examples seen). Fixed seeds; errors are
     exact over all 256 inputs of a subtask, and below 0.1 / above 0.3 are far from chance (0.5) / from learned."""
-    from scalinglab.recipes.quanta import LEARNED, QuantaConfig, order_concordance
-    from scalinglab.recipes.quanta_runs import _train_eval
+    from scalinglab.recipes.quanta import order_concordance
+    from scalinglab.recipes.quanta.config import LEARNED, QuantaConfig
+    from scalinglab.recipes.quanta.runs import _train_eval
 
     task = MultitaskSparseParity(n_tasks=4, n_bits=8, k=2, zipf_exponent=4.0, seed=0, test_per_task=256)
     rng = np.random.default_rng(0)
@@ -200,6 +201,7 @@ def test_analysis_recovers_exponents_of_ideal_quanta_learning(zipf):
     import dataclasses
 
     from scalinglab.recipes import quanta as rq
+    from scalinglab.recipes.quanta.config import CHANCE
 
     config = dataclasses.replace(rq.QUICK, zipf_exponents=(zipf,), n_boot=20)
     alpha, T = zipf - 1.0, config.n_tasks
@@ -207,11 +209,11 @@ def test_analysis_recovers_exponents_of_ideal_quanta_learning(zipf):
     rows = []
 
     def add(sweep, width, data, n, seed):
-        err = np.where(np.arange(T) < n, 0.0, rq.CHANCE)
+        err = np.where(np.arange(T) < n, 0.0, CHANCE)
         loss = float(task.frequencies @ err)
         rows.append({"zipf_exponent": zipf, "seed": seed, "sweep": sweep, "width": width, "data": data,
                      "parameters": 50 * width, "loss": loss, "errors": err, "learned": int(n),
-                     "loss_untruncated": float(th.untruncated_loss(loss, alpha, T, rq.CHANCE))})
+                     "loss_untruncated": float(th.untruncated_loss(loss, alpha, T, CHANCE))})
 
     for seed in range(2):
         for w in config.widths:
@@ -230,8 +232,8 @@ def test_analysis_recovers_exponents_of_ideal_quanta_learning(zipf):
         assert fit["exponent"] == pytest.approx(th.effective_exponent(np.add(xs, shift), ys), abs=0.04)
     assert fits["params"]["exponent"] == pytest.approx(alpha, abs=0.03)
     assert fits["params_plain"]["exponent"] < alpha - 0.05 * alpha
-    order = next(c for c in result["checks"] if "order" in c["name"])
-    assert order["measured"] == 1.0 and order["ok"]
+    order = next(c for c in result["checks"] if "order" in c.name)
+    assert order.measured == 1.0 and order.passed
 
 
 def test_recipe_registered_and_runs_end_to_end(tmp_path, monkeypatch):

@@ -10,29 +10,30 @@ import numpy as np
 import pytest
 
 from scalinglab.errors import SpecError
-from scalinglab.recipes import bahri, bahri_duality, check, get, reproduce
+from scalinglab.recipes import check, get, reproduce
+from scalinglab.recipes.bahri import duality, fig2
 
-TINY_DUALITY = bahri_duality.DualityConfig(dims=(2,), ambient=8, d_min=40, d_max=400, d_points=4, p_points=3,
+TINY_DUALITY = duality.DualityConfig(dims=(2,), ambient=8, d_min=40, d_max=400, d_points=4, p_points=3,
                                            seeds=4, n_test=200, spectrum_n=4000, spectra=1, geometry_n=800,
                                            n_boot=20, rf_data=320)
-TINY_FIG2 = bahri.Fig2Config(datasets=(("digits", 2),), mnist1d_n=2000, n_test=150, seeds=2, variance_seeds=3,
+TINY_FIG2 = fig2.Fig2Config(datasets=(("digits", 2),), mnist1d_n=2000, n_test=150, seeds=2, variance_seeds=3,
                              p_max=128, d_points=5, p_points=4, digits_n=900)
 
 
 def test_registered():
-    assert get("bahri-random-features").paper == bahri.PAPER
-    assert get("bahri-duality").paper == bahri.PAPER
+    assert get("bahri-fig2").paper == fig2.PAPER
+    assert get("bahri-fig2b-manifolds").paper == fig2.PAPER
 
 
 def test_duality_run_writes_summary_with_checks(tmp_path, monkeypatch):
-    monkeypatch.setattr(bahri_duality, "QUICK", TINY_DUALITY)
-    summary = reproduce("bahri-duality", tmp_path, quick=True)
+    monkeypatch.setattr(duality, "QUICK", TINY_DUALITY)
+    summary = reproduce("bahri-fig2b-manifolds", tmp_path, quick=True)
     saved = json.loads((tmp_path / "summary.json").read_text())
-    assert saved == summary and summary["id"] == "bahri-duality"
+    assert saved == summary and summary["id"] == "bahri-fig2b-manifolds"
     names = [c["name"] for c in summary["checks"]]
     assert len(names) == 6 and any("TwoNN" in n for n in names) and any("4/d" in n for n in names)
     for c in summary["checks"]:
-        assert set(c) - {"reason"} == {"name", "measured", "predicted", "tolerance", "ok"}
+        assert set(c) - {"reason"} == {"name", "measured", "predicted", "tolerance", "ok", "basis"} and c["basis"]
         assert ("reason" in c) == (not c["ok"] and "kappa/gamma theory, mean" in c["name"])
     by = {c["name"].split(":")[1].split("(")[0].strip(): c for c in summary["checks"]}
     # a 2-torus: TwoNN near 2; teacher-student with the ReLU NNGP, alpha_K ~ 3/d = 1.5 asymptotically, steeper at
@@ -46,8 +47,8 @@ def test_duality_run_writes_summary_with_checks(tmp_path, monkeypatch):
 
 
 def test_fig2_run_on_pooled_digits(tmp_path, monkeypatch):
-    monkeypatch.setattr(bahri, "FIG2_QUICK", TINY_FIG2)
-    summary = reproduce("bahri-random-features", tmp_path, quick=True)
+    monkeypatch.setattr(fig2, "FIG2_QUICK", TINY_FIG2)
+    summary = reproduce("bahri-fig2", tmp_path, quick=True)
     names = [c["name"] for c in summary["checks"]]
     assert any("alpha_D" in n and "alpha_K" in n for n in names)
     assert any("alpha_P" in n and "alpha_K" in n for n in names)
@@ -61,7 +62,7 @@ def test_fig2_run_on_pooled_digits(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("recipe", ["bahri-duality", "bahri-random-features"])
+@pytest.mark.parametrize("recipe", ["bahri-fig2b-manifolds", "bahri-fig2"])
 def test_quick_recipes_run(tmp_path, recipe):
     summary = reproduce(recipe, tmp_path, quick=True)
     assert summary["checks"]
@@ -73,6 +74,10 @@ def test_duality_config_needs_a_spectrum_that_resolves_the_d_range():
 
 
 def test_check_keeps_a_reason_only_when_failing():
-    assert "reason" not in check("x", 1.0, 1.05, 0.1, reason="why")
-    row = check("x", 1.0, 1.5, 0.1, reason="why")
-    assert row["reason"] == "why" and not row["ok"]
+    passed = check("x", 1.0, 1.05, 0.1, reason="why", basis="b")
+    assert passed.passed and passed.reason is None and "reason" not in passed.as_dict()
+    row = check("x", 1.0, 1.5, 0.1, reason="why", basis="b")
+    assert row.reason == "why" and not row.passed and row.as_dict()["reason"] == "why"
+    assert check("r", 1.09, 1.0, 0.1, relative=True, basis="b").passed
+    assert not check("r", 1.11, 1.0, 0.1, relative=True, basis="b").passed
+    assert not check("nan", float("nan"), 1.0, 0.1, basis="b").passed

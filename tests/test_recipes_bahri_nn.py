@@ -12,14 +12,23 @@ import torch
 
 from scalinglab import recipes
 from scalinglab.models.mlp import Architecture, TrainConfig
-from scalinglab.recipes import bahri_nn, bahri_nn_data
-from scalinglab.recipes import bahri_nn_runs as runs
+from scalinglab.recipes import RecipeResult
+from scalinglab.recipes.bahri import data as bahri_data
+from scalinglab.recipes.bahri import networks, runs
+from scalinglab.sweep.jobs import Jobs
+from scalinglab.sweep.store import Store
 from scalinglab.tasks.hypercube import HypercubeTeacher
 from scalinglab.tasks.real import load_dataset
 
 torch.set_num_threads(1)
 ERF = Architecture(depth=2, activation="erf", weight_variance=1.0)
-IDS = ("bahri-four-regimes-nn", "bahri-teacher-student-4d", "bahri-superclass-noise", "bahri-pretrained-duality")
+IDS = ("bahri-fig1a", "bahri-fig1b", "bahri-fig3", "bahri-figS6")
+
+
+@pytest.fixture
+def jobs(tmp_path):
+    with Store(tmp_path / "runs.sqlite") as st:
+        yield Jobs(st)
 
 
 @pytest.fixture(scope="module")
@@ -92,59 +101,59 @@ def test_teacher_student_students_improve_with_data():
     assert r["loss"][:, 1].mean() < 0.5 * r["loss"][:, 0].mean()
 
 
-TINY_FOUR = bahri_nn.FourRegimesConfig(
+TINY_FOUR = networks.FourRegimesConfig(
     datasets=("digits",), widths_var=(8, 16, 32), seeds_var=3, n_train_var=30, steps_var=5,
     data_var=(64, 256, 1024), width_data_var=2, seeds_data_var=3, steps_data_var=30,
     data_res=(20, 40, 80), widths_res=(2, 4, 8), width_res=8, seeds_res=2, steps_res=30, n_test_res=200)
 
 
 def _assert_result(result, out, n_checks):
-    assert len(result["checks"]) == n_checks
-    for c in result["checks"]:
-        assert set(c) == {"name", "measured", "predicted", "tolerance", "ok"}
-    for path in result["figures"].values():
+    assert isinstance(result, RecipeResult) and len(result.checks) == n_checks
+    for c in result.checks:
+        assert set(c.as_dict()) == {"name", "measured", "predicted", "tolerance", "ok", "basis"} and c.basis
+    for path in result.figures.values():
         assert path.exists() and path.stat().st_size > 1000
-    json.dumps(result["checks"])
+    json.dumps([c.as_dict() for c in result.checks])
 
 
-def test_four_regimes_tiny(tmp_path):
-    result = bahri_nn.run_four_regimes(tmp_path, TINY_FOUR)
+def test_four_regimes_tiny(tmp_path, jobs):
+    result = networks.run_four_regimes(tmp_path, TINY_FOUR, jobs)
     _assert_result(result, tmp_path, 2 + 4)
-    table = result["tables"]["digits: fitted slices"]
+    table = result.tables["digits: fitted slices"]
     assert [row["slice"] for row in table] == ["width, L - L_lin", "data, L - L(D=inf)", "data, L", "width, L"]
 
 
-def test_teacher_student_tiny(tmp_path):
-    cfg = bahri_nn.TeacherStudentConfig(dims=(2, 3), data_sizes=(16, 32, 64), student_width=16, teacher_width=8,
+def test_teacher_student_tiny(tmp_path, jobs):
+    cfg = networks.TeacherStudentConfig(dims=(2, 3), data_sizes=(16, 32, 64), student_width=16, teacher_width=8,
                                         seeds=2, steps=40, n_test=300)
-    result = bahri_nn.run_teacher_student(tmp_path, cfg)
+    result = networks.run_teacher_student(tmp_path, cfg, jobs)
     _assert_result(result, tmp_path, 2)
-    assert [row["d"] for row in result["tables"]["alpha_D per dimension"]] == [2, 3]
+    assert [row["d"] for row in result.tables["alpha_D per dimension"]] == [2, 3]
 
 
-def test_superclass_noise_tiny(tmp_path):
-    cfg = dataclasses.replace(bahri_nn_data.QUICK_SUPER, data_sizes=(20, 40, 80), width=8, seeds=2, steps=30,
+def test_superclass_noise_tiny(tmp_path, jobs):
+    cfg = dataclasses.replace(bahri_data.QUICK_SUPER, data_sizes=(20, 40, 80), width=8, seeds=2, steps=30,
                               n_test=200)
-    result = bahri_nn_data.run_superclass_noise(tmp_path, cfg)
+    result = bahri_data.run_superclass_noise(tmp_path, cfg, jobs)
     _assert_result(result, tmp_path, 2)
-    assert len(result["tables"]["fitted alpha_D"]) == 3
+    assert len(result.tables["fitted alpha_D"]) == 3
 
 
-def test_pretrained_duality_tiny(tmp_path):
-    cfg = bahri_nn_data.DualityConfig(dataset="mnist1d", n=1500, width=32, pretrain_steps=30,
+def test_pretrained_duality_tiny(tmp_path, jobs):
+    cfg = bahri_data.DualityConfig(dataset="mnist1d", n=1500, width=32, pretrain_steps=30,
                                       data_sizes=(4, 8, 16, 32, 64, 128), feature_counts=(4, 8, 16, 32), peak_at=16,
                                       fit_max=16, seeds=2, n_test=200, n_val=100, ridges=(1e-8, 1e-2, 1.0))
-    result = bahri_nn_data.run_pretrained_duality(tmp_path, cfg)
+    result = bahri_data.run_pretrained_duality(tmp_path, cfg, jobs)
     _assert_result(result, tmp_path, 3)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("recipe_id", "claimed"), [
     # every check, digits and MNIST-1D (the variance-limited verdicts with the known limit 0, antithetic pairs)
-    ("bahri-four-regimes-nn", ""),
-    ("bahri-teacher-student-4d", "d = "),
-    ("bahri-superclass-noise", ""),
-    ("bahri-pretrained-duality", ""),
+    ("bahri-fig1a", ""),
+    ("bahri-fig1b", "d = "),
+    ("bahri-fig3", ""),
+    ("bahri-figS6", ""),
 ])
 def test_quick_recipes_pass(recipe_id, claimed, tmp_path):
     summary = recipes.reproduce(recipe_id, tmp_path, quick=True)
@@ -158,8 +167,8 @@ def test_verdict_check_tolerance_matches_the_interval(ci, alpha):
 
     contains = ci[0] <= 1.0 <= ci[1]
     ver = SimpleNamespace(ci95=ci, exponent=alpha, regime="variance_limited" if contains else "other")
-    row = bahri_nn._verdict_check("x", ver, "variance_limited")
-    assert (abs(row["measured"] - row["predicted"]) <= row["tolerance"]) == contains == row["ok"]
+    row = networks._verdict_check("x", ver, "variance_limited")
+    assert (abs(row.measured - row.predicted) <= row.tolerance) == contains == row.passed
 
 
 def test_variance_fit_uses_the_known_limit_of_the_difference():
@@ -170,7 +179,7 @@ def test_variance_fit_uses_the_known_limit_of_the_difference():
     w = np.array([32, 45, 64, 91, 128, 181, 256, 362], dtype=float)
     diff = 0.1 / w * (1 + rng.standard_normal((16, w.size)))
     assert np.any(diff < 0)
-    fit, ver, sign = bahri_nn._variance_fit(w, diff)
+    fit, ver, sign = networks._variance_fit(w, diff)
     assert sign == 1.0 and fit.params["E"] == 0.0
     assert ver.regime == "variance_limited" and ver.ci95[0] <= 1.0 <= ver.ci95[1]
     assert fit.exponent == ver.exponent and abs(ver.exponent - 1.0) < 0.2

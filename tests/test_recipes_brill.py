@@ -30,16 +30,22 @@ def test_outputs_follow_the_contract_and_keep_failures(tmp_path):
     ax.plot([1, 2])
     fig.savefig(tmp_path / "a.png")
     plt.close(fig)
-    recipe = recipes.Recipe("demo-x", "Nobody 2000", "a demo", lambda out, quick, **kw: {})
-    checks = [recipes.check("close", 1.04, 1.0, 0.05), recipes.check("far", 1.3, 1.0, 0.15, relative=True)]
-    summary = recipes.write_outputs(tmp_path, recipe, True, {"checks": checks, "figures": {"fig": tmp_path / "a.png"}})
+    recipe = recipes.Recipe("demo-x", "Nobody 2000", "a demo", lambda out, quick, **kw: None)
+    checks = [recipes.check("close", 1.04, 1.0, 0.05, basis="5%"),
+              recipes.check("far <b>", 1.3, 1.0, 0.15, relative=True, basis="15% & more")]
+    result = recipes.RecipeResult(checks=checks, figures={"fig": tmp_path / "a.png"}, notes=["<script>x</script>"])
+    summary = recipes.write_outputs(tmp_path, recipe, True, result)
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk == summary
-    assert set(on_disk) == {"id", "paper", "quick", "checks"} and on_disk["quick"] is True
-    assert [c["ok"] for c in on_disk["checks"]] == [True, False]
-    assert set(on_disk["checks"][0]) == {"name", "measured", "predicted", "tolerance", "ok"}
+    assert set(on_disk) == {"id", "paper", "quick", "checks", "passed", "figures"} and on_disk["quick"] is True
+    assert [c["ok"] for c in on_disk["checks"]] == [True, False] and on_disk["passed"] == 1
+    assert set(on_disk["checks"][0]) == {"name", "measured", "predicted", "tolerance", "ok", "basis"}
+    assert on_disk["checks"][1]["basis"] == "15% & more" and on_disk["figures"] == {"fig": "a.png"}
     html = (tmp_path / "index.html").read_text()
     assert "data:image/png;base64," in html and "FAIL" in html and "1 of 2 checks pass" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html and "far &lt;b&gt;" in html and "15% &amp; more" in html
+    with pytest.raises(TypeError, match="RecipeResult"):
+        recipes.write_outputs(tmp_path, recipe, True, {"checks": checks})
 
 
 @pytest.mark.parametrize("rid", ["brill-fig1", "brill-fig2", "brill-fig3", "brill-fig4"])
@@ -71,8 +77,9 @@ def test_scaling_checks_flag_a_wrong_curve():
     model = np.tile(brill.th.model_scaling_loss(grid, 1.0, 0.5), (5, 1))
     data = np.tile(brill.th.data_scaling_loss(grid, 1.0, 0.5), (5, 1)) * 1.3
     checks, rows = brill.scaling_checks(grid, model, data, 100)
-    ok = {c["name"].split(":")[0] + c["name"].split(":")[1][:6]: c["ok"] for c in checks}
-    assert [c["ok"] for c in checks] == [True, True, False, True], ok
+    ok = {c.name.split(":")[0] + c.name.split(":")[1][:6]: c.passed for c in checks}
+    assert [c.passed for c in checks] == [True, True, False, True], ok
+    assert all(c.basis for c in checks)
     assert rows and {"measured slope", "predicted local slope"} <= set(rows[0])
 
 

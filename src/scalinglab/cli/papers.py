@@ -188,7 +188,8 @@ def _recipe_progress(progress: Progress, rid: str):
 @app.command()
 @_guard
 def reproduce(
-    recipe_id: Optional[str] = typer.Argument(None, metavar="ID", help="Recipe id (see --list), or all."),
+    recipe_id: Optional[str] = typer.Argument(None, metavar="ID", help="Recipe id or alias (see list), all, or "
+                                              "list."),
     quick: bool = typer.Option(False, "--quick", help="Reduced configuration (minutes on 2 cores)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: reproduce/ID)."),
     list_recipes: bool = typer.Option(False, "--list", help="List the recipes and exit."),
@@ -207,16 +208,19 @@ def reproduce(
     _quiet(quiet)
     from scalinglab import recipes
 
-    if list_recipes:
+    if list_recipes or recipe_id == "list":
         table = Table(title="recipes")
-        for col in ("id", "paper", "title"):
+        for col in ("id", "paper", "title", "aliases"):
             table.add_column(col)
         for r in recipes.all_recipes():
-            table.add_row(r.id, r.paper, r.title)
+            table.add_row(r.id, r.paper, r.title, ", ".join(r.aliases))
         out_console.print(table)
         return
     if recipe_id is None:
-        raise SpecError("ID: give a recipe id, all, or --list")
+        raise SpecError("ID: give a recipe id, all, or list")
+    alias = recipes.alias_of(recipe_id)
+    if alias is not None:
+        console.print(f"{recipe_id} is an alias of {alias}")
     cluster = _executor_options(workers, scheduler, dask_local, None)
     ids = [r.id for r in recipes.all_recipes()] if recipe_id == "all" else [recipes.get(recipe_id).id]
     root = out if out is not None else Path("reproduce")

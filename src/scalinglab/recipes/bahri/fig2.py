@@ -1,17 +1,12 @@
-"""Bahri et al. (2024), "Explaining Neural Scaling Laws": kernels, spectra and data geometry (recipes
-``bahri-random-features`` (Fig. 2) and ``bahri-duality``).
+"""Bahri et al. (2024), "Explaining Neural Scaling Laws", Fig. 2: recipe ``bahri-fig2`` (alias
+``bahri-random-features``).
 
-``bahri-random-features``: linear models on random features of a randomly initialised deep ReLU network (depth 2,
+Linear models on random features of a randomly initialised deep ReLU network (depth 2,
 NTK parameterisation) and on its analytic NNGP kernel (P = infinity), trained by (nearly) ridgeless least squares
 on centred one-hot targets of average-pooled digits and MNIST-1D at several pool sizes. Per data set: all four
 regimes; alpha_D (kernel, D << P = inf) and alpha_P (D = D_max, P << D) against the spectral alpha_K fitted to the
 NNGP eigenvalues on the data (index range [10, N/10] of each of two disjoint halves); the kappa/gamma theory curve
 from the measured spectrum and target powers overlaid on the kernel learning curve.
-
-``bahri-duality``: a random smooth target on a d-dimensional torus (d = 2, 3, 4, 6) rotated into R^16, the
-teacher-student setting (the target is a Gaussian-process draw with the student's own kernel, averaged over
-exactly): alpha_D (exact kernel), alpha_P (random features at D_max) beside the spectrum prediction alpha_K, the
-4/d of Bahri's Theorems 2-3 with d from TwoNN, and the kappa/gamma curve.
 """
 
 from __future__ import annotations
@@ -22,9 +17,21 @@ from typing import Any
 
 import numpy as np
 
-from scalinglab.fit.curves import fit_power_law
 from scalinglab.models.kernel_ridge import KernelRidge
-from scalinglab.recipes import Recipe, check, register
+from scalinglab.recipes import Recipe, RecipeResult, check, register
+from scalinglab.recipes.bahri.common import (
+    BASIS_DUALITY,
+    BASIS_THEORY,
+    BASIS_VARIANCE,
+    PAPER,
+    REAL_GAP,
+    TOL_DUALITY,
+    TOL_THEORY,
+    TOL_VARIANCE,
+    ci_text,
+    curves,
+    fit_exponent,
+)
 from scalinglab.sweep.jobs import Jobs
 from scalinglab.tasks.real import RealDataset, RealTask, average_pool, load_dataset
 from scalinglab.theory.spectra import (
@@ -35,16 +42,6 @@ from scalinglab.theory.spectra import (
     learning_curve_theory,
     tail_mass,
 )
-
-PAPER = "Bahri et al. 2024"
-TOL_DUALITY = 0.1  # issue "Done when": alpha_D within 0.1 of the spectrum prediction
-TOL_DIMENSION = 0.1  # intrinsic dimension within 10% of d
-TOL_THEORY = 0.15  # mean |log(measured / kappa-gamma)|: ~3 standard errors of a few-seed, few-hundred-point test MSE
-REAL_GAP = ("real data are no teacher drawn from the kernel: the curve is set by the label power in each eigenmode "
-            "as well as the eigenvalues (the kappa/gamma curve from both is checked against the measured one), not "
-            "by alpha_K alone; the label power beyond index i falls as i^-{a:.2f} over [32, N/10], and alpha_D = "
-            "alpha_K only when it decays like the eigenvalues (see notes)")
-TOL_VARIANCE = 0.2  # variance-limited exponent 1; widened to the bootstrap interval's half-width where larger
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,32 +78,11 @@ def _pooled(name: str, pool: int, config: Fig2Config) -> RealDataset:
     return RealDataset(X=X, y=data.y, name=f"{name}-pool{pool}", n_classes=data.n_classes, image_shape=shape)
 
 
-def _curves(model: KernelRidge, task, ds, ps, seeds) -> dict[tuple[int, int], np.ndarray]:
-    """{(D, P): losses over seeds} for one model; seed s uses default_rng([s, 11]) (shared data draws)."""
-    out: dict[tuple[int, int], list[float]] = {}
-    for s in range(seeds):
-        for m in model.learning_curve(task, ds, ps, np.random.default_rng([s, 11])):
-            out.setdefault((m.data_size, m.model_size), []).append(m.test_loss)
-    return {k: np.array(v) for k, v in out.items()}
-
-
-def _fit(xs, ys, offset: float | None = 0.0) -> dict[str, Any]:
-    f = fit_power_law(np.asarray(xs, float), np.asarray(ys).T, offset=offset, n_boot=500,
-                      rng=np.random.default_rng(0))
-    return {"alpha": f.exponent, "ci95": f.ci95["alpha"], "fit": f}
-
-
-def _spectrum(model: KernelRidge, X: np.ndarray, rng: np.random.Generator, halves: int = 2):
-    """alpha_K from the NNGP spectra of ``halves`` disjoint subsets, over indices [10, N_half / 10]."""
-    order = rng.permutation(len(X))
-    parts = np.array_split(order, halves)
-    n = min(len(p) for p in parts)
-    spectra = np.array([kernel_spectrum(model.gram(X[p[:n]])) for p in parts])
-    return fit_spectrum(spectra, (10, n // 10)), spectra
-
-
-def measure_fig2(name: str, pool: int, config: Fig2Config) -> dict[str, Any]:
-    """Every number of one (data set, pool size) panel of Fig. 2."""
+def fig2_job(config: Fig2Config, index: int) -> dict[str, Any]:
+    """The job of one (data set, pool size) panel of Fig. 2, ``config.datasets[index]``: every learning curve,
+    spectrum and theory curve, as numbers (per-seed losses; seed s draws from default_rng([s, 11]), the NNGP
+    spectra from default_rng(5))."""
+    name, pool = config.datasets[index]
     data = _pooled(name, pool, config)
     task = RealTask(data, name=data.name)
     n_train = data.n - config.n_test
@@ -114,33 +90,26 @@ def measure_fig2(name: str, pool: int, config: Fig2Config) -> dict[str, Any]:
     ps = sorted({int(v) for v in np.geomspace(16, config.p_max, config.p_points)})
     exact = dataclasses.replace(_model("exact"), n_test=config.n_test)
     rf = dataclasses.replace(_model("random"), n_test=config.n_test)
-    kern = _curves(exact, task, ds, [0], config.seeds)
-    feat = _curves(rf, task, ds, ps, config.seeds)
-    L_inf = np.array([kern[(d, 0)] for d in ds])  # (n_D, seeds)
-    res_d = [d for d in ds if d >= 32]
-    alpha_d = _fit(res_d, [kern[(d, 0)] for d in res_d])
-    d_max = ds[-1]
-    res_p = [p for p in ps if 8 * p <= d_max]
-    alpha_p = _fit(res_p, [feat[(d_max, p)] for p in res_p])
+    kern = curves(exact, task, ds, [0], config.seeds)
+    feat = curves(rf, task, ds, ps, config.seeds)
     # variance-limited: P >> D at the smallest D (excess over the kernel on the same draw, more seeds since it is
     # a small difference), D >> P at the smallest P (free offset)
     d0, p0 = ds[0], ps[0]
     var_p = [p for p in ps if p >= 16 * d0]
-    alpha_vp = None
+    excess = None
     if len(var_p) >= 3:
-        k0 = _curves(exact, task, [d0], [0], config.variance_seeds)[(d0, 0)]
-        f0 = _curves(rf, task, [d0], var_p, config.variance_seeds)
-        excess = [f0[(d0, p)] - k0 for p in var_p]
-        alpha_vp = _fit(var_p, excess) if np.all(np.mean(excess, 1) > 0) else None
+        k0 = curves(exact, task, [d0], [0], config.variance_seeds)[(d0, 0)]
+        f0 = curves(rf, task, [d0], var_p, config.variance_seeds)
+        excess = np.array([f0[(d0, p)] - k0 for p in var_p])
     var_d = [d for d in ds if d >= 8 * p0]
-    alpha_vd = None
+    var_loss = None
     if len(var_d) >= 4:
-        fv = _curves(rf, task, var_d, [p0], config.variance_seeds)
-        # Ridgeless least squares on P features: the excess loss is exactly sigma^2 P / (D - P - 1) for Gaussian
-        # features, so the exponent is fitted against D - P - 1; against D, its P^2/D^2 term steepens the slope
-        # by ~10% at D / P = 8..100 (MNIST-1D: 1.21 against D, 1.10 against D - P - 1).
-        alpha_vd = _fit(np.asarray(var_d) - p0 - 1, [fv[(d, p0)] for d in var_d], offset=None)
-    spec_fit, spectra = _spectrum(exact, data.X, np.random.default_rng(5))
+        fv = curves(rf, task, var_d, [p0], config.variance_seeds)
+        var_loss = np.array([fv[(d, p0)] for d in var_d])
+    order = np.random.default_rng(5).permutation(data.n)
+    parts = np.array_split(order, 2)  # the NNGP spectra of two disjoint halves
+    half = min(len(q) for q in parts)
+    spectra = np.array([kernel_spectrum(exact.gram(data.X[q[:half]])) for q in parts])  # alpha_K over [10, half/10]
     # kappa/gamma theory on the whole pool: eigenvalues and target powers of the one-hot labels
     # (the kernel operator of the empirical distribution of the pool; the sample powers are not completed by a
     # tail, which would add label power that the pool does not have)
@@ -148,12 +117,37 @@ def measure_fig2(name: str, pool: int, config: Fig2Config) -> dict[str, Any]:
     theory = learning_curve_theory(lam, power, ds)
     # the label power beyond index i (what a learning curve at D ~ i has not yet learned), as an exponent
     label = fit_tail_mass(tail_mass(power, power.sum()), (32, data.n // 10), n_boot=0)
-    return {"label_alpha": label.alpha, "name": data.name, "pool": pool, "features": data.X.shape[1], "n": data.n,
-            "ds": ds, "ps": ps,
-            "kernel": L_inf.mean(1), "grid": {k: float(v.mean()) for k, v in feat.items()},
+    return {"name": data.name, "pool": pool, "features": data.X.shape[1], "n": data.n, "ds": ds, "ps": ps,
+            "kernel": np.array([kern[(d, 0)] for d in ds]),
+            "grid": np.array([[feat[(d, p)] for p in ps] for d in ds]), "var_p": var_p, "excess": excess,
+            "var_d": var_d, "var_loss": var_loss, "spectra": spectra, "half": half, "theory": np.asarray(theory),
+            "label_alpha": label.alpha}
+
+
+def fig2_panel(raw: dict[str, Any]) -> dict[str, Any]:
+    """Every number of one panel of Fig. 2 from its job's result: the fits (bootstraps from default_rng(0))."""
+    ds, ps, kern, grid = raw["ds"], raw["ps"], raw["kernel"], raw["grid"]  # kernel (n_D, seeds); grid (n_D, n_P, seeds)
+    res_d = [d for d in ds if d >= 32]
+    alpha_d = fit_exponent(res_d, [kern[ds.index(d)] for d in res_d])
+    d_max = ds[-1]
+    res_p = [p for p in ps if 8 * p <= d_max]
+    alpha_p = fit_exponent(res_p, [grid[-1, ps.index(p)] for p in res_p])
+    excess, var_loss = raw["excess"], raw["var_loss"]
+    alpha_vp = None
+    if excess is not None and np.all(excess.mean(1) > 0):
+        alpha_vp = fit_exponent(raw["var_p"], list(excess))
+    alpha_vd = None
+    if var_loss is not None:
+        # Ridgeless least squares on P features: the excess loss is exactly sigma^2 P / (D - P - 1) for Gaussian
+        # features, so the exponent is fitted against D - P - 1; against D, its P^2/D^2 term steepens the slope
+        # by ~10% at D / P = 8..100 (MNIST-1D: 1.21 against D, 1.10 against D - P - 1).
+        alpha_vd = fit_exponent(np.asarray(raw["var_d"]) - ps[0] - 1, list(var_loss), offset=None)
+    spectra = raw["spectra"]
+    spec_fit = fit_spectrum(spectra, (10, raw["half"] // 10))
+    return {**raw, "kernel": kern.mean(1),
+            "grid": {(d, p): float(grid[i, j].mean()) for i, d in enumerate(ds) for j, p in enumerate(ps)},
             "alpha_D": alpha_d, "alpha_P": alpha_p, "alpha_var_P": alpha_vp, "alpha_var_D": alpha_vd,
-            "spectrum": spec_fit, "spectra": spectra, "theory": theory, "res_d": res_d, "res_p": res_p,
-            "var_p": var_p, "var_d": var_d, "d0": d0, "p0": p0}
+            "spectrum": spec_fit, "res_d": res_d, "res_p": res_p, "d0": ds[0], "p0": ps[0]}
 
 
 def _tol_variance(a: dict[str, Any]) -> float:
@@ -162,47 +156,39 @@ def _tol_variance(a: dict[str, Any]) -> float:
     return max(TOL_VARIANCE, half)
 
 
-def _ci(x) -> str:
-    return f"[{x[0]:.3f}, {x[1]:.3f}]"
-
-
-def run_random_features(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import bahri_plots as plots
-
-    progress = jobs.progress
+def run_random_features(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
+    from scalinglab.recipes.bahri import plots
 
     config = FIG2_QUICK if quick else FIG2_FULL
-    panels = []
-    for i, (name, pool) in enumerate(config.datasets):
-        if progress:
-            progress(i, len(config.datasets), "data sets and pool sizes")
-        panels.append(measure_fig2(name, pool, config))
-    if progress:
-        progress(len(config.datasets), len(config.datasets), "data sets and pool sizes")
+    raw = jobs.map("bahri-fig2", fig2_job, config, [(i,) for i in range(len(config.datasets))],
+                   "data sets and pool sizes")
+    panels = [fig2_panel(r) for r in raw]
     checks, rows = [], []
     for p in panels:
         k = p["spectrum"].alpha
         checks.append(check(f"{p['name']}: alpha_D (kernel, D in [32, {p['ds'][-1]}]) vs spectral alpha_K",
-                            p["alpha_D"]["alpha"], k, TOL_DUALITY, reason=REAL_GAP.format(a=p["label_alpha"])))
+                            p["alpha_D"]["alpha"], k, TOL_DUALITY, reason=REAL_GAP.format(a=p["label_alpha"]),
+                            basis=BASIS_DUALITY))
         checks.append(check(f"{p['name']}: alpha_P (D = {p['ds'][-1]}, P in [{p['res_p'][0]}, {p['res_p'][-1]}]) "
                             "vs spectral alpha_K", p["alpha_P"]["alpha"], k, TOL_DUALITY,
-                            reason=REAL_GAP.format(a=p["label_alpha"])))
+                            reason=REAL_GAP.format(a=p["label_alpha"]), basis=BASIS_DUALITY))
         if p["alpha_var_P"] is not None:
             a = p["alpha_var_P"]
             checks.append(check(f"{p['name']}: variance-limited alpha_P, L(D={p['d0']}, P) - L(D, inf), "
-                                f"P >= {p['var_p'][0]}", a["alpha"], 1.0, _tol_variance(a)))
+                                f"P >= {p['var_p'][0]}", a["alpha"], 1.0, _tol_variance(a), basis=BASIS_VARIANCE))
         if p["alpha_var_D"] is not None:
             a = p["alpha_var_D"]
             checks.append(check(f"{p['name']}: variance-limited alpha_D, L(D, P={p['p0']}) with free offset "
-                                f"against D - P - 1, D >= {p['var_d'][0]}", a["alpha"], 1.0, _tol_variance(a)))
+                                f"against D - P - 1, D >= {p['var_d'][0]}", a["alpha"], 1.0, _tol_variance(a),
+                                basis=BASIS_VARIANCE))
         near = np.asarray(p["ds"]) <= p["n"] / 4
         gap = float(np.mean(np.abs(np.log(np.asarray(p["kernel"])[near] / np.asarray(p["theory"])[near]))))
         checks.append(check(f"{p['name']}: kernel learning curve vs kappa/gamma theory, mean |log ratio| over "
-                            f"D <= N/4", gap, 0.0, TOL_THEORY))
+                            f"D <= N/4", gap, 0.0, TOL_THEORY, basis=BASIS_THEORY))
         rows.append({"data": p["name"], "features": p["features"], "alpha_K": k,
-                     "alpha_K ci95": _ci(p["spectrum"].ci95), "alpha_D": p["alpha_D"]["alpha"],
-                     "alpha_D ci95": _ci(p["alpha_D"]["ci95"]), "alpha_P": p["alpha_P"]["alpha"],
-                     "alpha_P ci95": _ci(p["alpha_P"]["ci95"]), "label-power tail exponent": p["label_alpha"],
+                     "alpha_K ci95": ci_text(p["spectrum"].ci95), "alpha_D": p["alpha_D"]["alpha"],
+                     "alpha_D ci95": ci_text(p["alpha_D"]["ci95"]), "alpha_P": p["alpha_P"]["alpha"],
+                     "alpha_P ci95": ci_text(p["alpha_P"]["ci95"]), "label-power tail exponent": p["label_alpha"],
                      "var-limited P": p["alpha_var_P"]["alpha"] if p["alpha_var_P"] else float("nan"),
                      "var-limited D": p["alpha_var_D"]["alpha"] if p["alpha_var_D"] else float("nan")})
     figures = {"four regimes": plots.fig2_regimes(panels, out / "bahri_fig2_regimes.png"),
@@ -224,8 +210,8 @@ def run_random_features(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
         "thousand points, so alpha_K rests on one decade of indices. Gaps between alpha_D, alpha_P and alpha_K "
         "here are that difference, not noise; Bahri et al. report the same kind of gap for real data.",
     ]
-    return {"checks": checks, "figures": figures, "notes": notes, "tables": {"exponents": rows}}
+    return RecipeResult(checks=checks, figures=figures, notes=notes, tables={"exponents": rows})
 
 
-register(Recipe("bahri-random-features", PAPER, "Fig. 2: random-feature and NNGP models on pooled digits and "
-                "MNIST-1D, four regimes and alpha_D = alpha_P = alpha_K", run_random_features))
+register(Recipe("bahri-fig2", PAPER, "Fig. 2: random-feature and NNGP models on pooled digits and MNIST-1D, four "
+                "regimes and alpha_D = alpha_P = alpha_K", run_random_features, aliases=("bahri-random-features",)))

@@ -1,4 +1,5 @@
-"""Recipe ``bahri-duality``: alpha_D and alpha_P of kernel random features on d-dimensional manifolds (d = 2, 3, 4,
+"""Recipe ``bahri-fig2b-manifolds`` (alias ``bahri-duality``): Fig. 2b's comparison in the exactly solvable
+teacher-student setting, alpha_D and alpha_P of kernel random features on d-dimensional manifolds (d = 2, 3, 4,
 6) beside the spectrum prediction alpha_K, the kappa/gamma curve and the 4/d of Bahri et al.'s Theorems 2-3.
 
 Task: a torus of dimension d rotated into R^16; the teacher is a Gaussian-process draw with the student's own
@@ -32,11 +33,22 @@ import numpy as np
 from scalinglab.errors import SpecError
 from scalinglab.fit.curves import fit_power_law
 from scalinglab.models.kernel_ridge import KernelRidge
-from scalinglab.recipes import Recipe, check, register
-from scalinglab.recipes.bahri import PAPER, TOL_DIMENSION, TOL_DUALITY, TOL_THEORY, _ci, _curves, _fit
+from scalinglab.recipes import Recipe, RecipeResult, check, register
+from scalinglab.recipes.bahri.common import (
+    BASIS_DIMENSION,
+    BASIS_DUALITY,
+    BASIS_THEORY,
+    PAPER,
+    TOL_DIMENSION,
+    TOL_DUALITY,
+    TOL_THEORY,
+    ci_text,
+    curves,
+    fit_exponent,
+)
 from scalinglab.sweep.jobs import Jobs
 from scalinglab.tasks.manifold import ManifoldTask
-from scalinglab.theory.geometry import intrinsic_dimension
+from scalinglab.theory.geometry import IntrinsicDimension, intrinsic_dimension
 from scalinglab.theory.spectra import (
     complete_tail,
     fit_spectrum_windows,
@@ -83,76 +95,87 @@ FULL = DualityConfig(dims=(2, 3, 4, 6), ambient=16, d_min=80, d_max=800, d_point
                      n_test=1000, spectrum_n=8000, spectra=3, geometry_n=16000, n_boot=100, rf_data=6400)
 
 
-def measure_manifold(d: int, config: DualityConfig) -> dict[str, Any]:
-    """Every number of one intrinsic dimension d."""
+def manifold_job(config: DualityConfig, d: int) -> dict[str, Any]:
+    """The job of one intrinsic dimension d: learning curves (per seed; seed s draws from default_rng([s, 11])),
+    NNGP spectra and tail masses, the kappa/gamma curve and the TwoNN estimate (default_rng([d, 3]))."""
     task = ManifoldTask(manifold="torus", intrinsic_dim=d, ambient_dim=config.ambient, target="student_kernel",
                         n_fourier=16)
     exact = KernelRidge(depth=2, features="exact", ridge=1e-8, n_test=config.n_test)
     rf = dataclasses.replace(exact, features="random")
-    ds = sorted({int(v) for v in np.geomspace(config.d_min, config.d_max, config.d_points)})
-    ps = sorted({int(v) for v in np.geomspace(config.rf_data // 64, config.rf_data // 8, config.p_points)})
-    kern = _curves(exact, task, ds, [0], config.seeds)
-    feat = _curves(rf, task, [config.rf_data], ps, config.seeds)
-    alpha_d = _fit(ds, [kern[(x, 0)] for x in ds])
-    alpha_p = _fit(ps, [feat[(config.rf_data, p)] for p in ps])
+    ds, ps = _sizes(config)
+    kern = curves(exact, task, ds, [0], config.seeds)
+    feat = curves(rf, task, [config.rf_data], ps, config.seeds)
     rng = np.random.default_rng([d, 3])
     spectra, tails = zip(*(kernel_tail_mass(exact.gram(task.sample(config.spectrum_n, rng)[0]))
                            for _ in range(config.spectra)), strict=True)
     spectra, tails = np.array(spectra), np.array(tails)
-    spec = fit_spectrum_windows(spectra)  # median over the windows [lo, N/10], lo = 5, 10, 20, 40
-    tail = fit_tail_mass(tails, (ds[0], ds[-1]), n_boot=500, rng=np.random.default_rng(0))
     # the kappa/gamma curve: sample eigenvalues to N/10, then the power law of the tail mass over the last decade
     # resolved, whose total mass beyond N/10 is the measured one (the trace counts every eigenvalue)
     hi = config.spectrum_n // 10
     lam = complete_tail(spectra.mean(0), fit_tail_mass(tails, (hi // 10, hi), n_boot=0), 100 * config.spectrum_n)
     theory = learning_curve_theory(lam, lam, ds)
-    theory_fit = fit_power_law(np.array(ds, float), theory, offset=0.0, n_boot=0)
     X, _ = task.sample(config.geometry_n, rng)
     geom = intrinsic_dimension(X, "twonn", n_boot=config.n_boot, rng=rng)
-    return {"d": d, "ds": ds, "ps": ps, "rf_data": config.rf_data,
-            "kernel": np.array([kern[(x, 0)].mean() for x in ds]),
-            "rf": np.array([feat[(config.rf_data, p)].mean() for p in ps]), "alpha_D": alpha_d, "alpha_P": alpha_p,
-            "spectrum": spec, "tail": tail, "spectra": spectra, "theory": theory,
-            "theory_alpha": theory_fit.exponent, "geometry": geom}
+    return {"kernel": np.array([kern[(x, 0)] for x in ds]), "rf": np.array([feat[(config.rf_data, p)] for p in ps]),
+            "spectra": spectra, "tails": tails, "theory": np.asarray(theory), "geometry": geom.to_dict()}
 
 
-def run_duality(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import bahri_plots as plots
+def _sizes(config: DualityConfig) -> tuple[list[int], list[int]]:
+    ds = sorted({int(v) for v in np.geomspace(config.d_min, config.d_max, config.d_points)})
+    ps = sorted({int(v) for v in np.geomspace(config.rf_data // 64, config.rf_data // 8, config.p_points)})
+    return ds, ps
 
-    progress = jobs.progress
+
+def manifold_panel(config: DualityConfig, d: int, raw: dict[str, Any]) -> dict[str, Any]:
+    """Every number of one intrinsic dimension d from its job's result: the fits (bootstraps from
+    default_rng(0))."""
+    ds, ps = _sizes(config)
+    kern, rf, spectra, tails, theory = raw["kernel"], raw["rf"], raw["spectra"], raw["tails"], raw["theory"]
+    alpha_d = fit_exponent(ds, list(kern))
+    alpha_p = fit_exponent(ps, list(rf))
+    spec = fit_spectrum_windows(spectra)  # median over the windows [lo, N/10], lo = 5, 10, 20, 40
+    tail = fit_tail_mass(tails, (ds[0], ds[-1]), n_boot=500, rng=np.random.default_rng(0))
+    theory_fit = fit_power_law(np.array(ds, float), theory, offset=0.0, n_boot=0)
+    g = raw["geometry"]
+    geom = IntrinsicDimension(value=g["value"], ci95=tuple(g["ci95"]), method=g["method"], n=g["n"],
+                              scale=tuple(tuple(s) for s in g["scale"]))
+    return {"d": d, "ds": ds, "ps": ps, "rf_data": config.rf_data, "kernel": kern.mean(1), "rf": rf.mean(1),
+            "alpha_D": alpha_d, "alpha_P": alpha_p, "spectrum": spec, "tail": tail, "spectra": spectra,
+            "theory": theory, "theory_alpha": theory_fit.exponent, "geometry": geom}
+
+
+def run_duality(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
+    from scalinglab.recipes.bahri import plots
 
     config = QUICK if quick else FULL
-    panels = []
-    for i, d in enumerate(config.dims):
-        if progress:
-            progress(i, len(config.dims), "intrinsic dimensions")
-        panels.append(measure_manifold(d, config))
-    if progress:
-        progress(len(config.dims), len(config.dims), "intrinsic dimensions")
+    raw = jobs.map("bahri-duality", manifold_job, config, [(d,) for d in config.dims], "intrinsic dimensions")
+    panels = [manifold_panel(config, d, r) for d, r in zip(config.dims, raw, strict=True)]
     checks, rows = [], []
     for p in panels:
         d, k, g = p["d"], p["spectrum"].alpha, p["geometry"]
         checks.append(check(f"d = {d}: TwoNN intrinsic dimension (n = {g.n}) within 10% of d", g.value, d,
-                            TOL_DIMENSION, relative=True))
+                            TOL_DIMENSION, relative=True, basis=BASIS_DIMENSION))
         t = p["tail"]
         checks.append(check(f"d = {d}: alpha_D (D in [{p['ds'][0]}, {p['ds'][-1]}]) vs alpha_K of the spectrum's tail "
-                            "mass over the same indices", p["alpha_D"]["alpha"], t.alpha, TOL_DUALITY))
+                            "mass over the same indices", p["alpha_D"]["alpha"], t.alpha, TOL_DUALITY,
+                            basis=BASIS_DUALITY))
         checks.append(check(f"d = {d}: alpha_P (D = {p['rf_data']}, P in [{p['ps'][0]}, {p['ps'][-1]}]) vs "
-                            "spectrum alpha_K", p["alpha_P"]["alpha"], k, TOL_DUALITY))
+                            "spectrum alpha_K", p["alpha_P"]["alpha"], k, TOL_DUALITY, basis=BASIS_DUALITY))
         checks.append(check(f"d = {d}: alpha_D vs slope of the kappa/gamma theory curve over the same D",
-                            p["alpha_D"]["alpha"], p["theory_alpha"], TOL_DUALITY))
+                            p["alpha_D"]["alpha"], p["theory_alpha"], TOL_DUALITY, basis=BASIS_DUALITY))
         logs = np.log(p["kernel"] / p["theory"])
         checks.append(check(f"d = {d}: kernel learning curve vs kappa/gamma theory, mean |log ratio|",
                             float(np.mean(np.abs(logs))), 0.0, TOL_THEORY, reason=LEVEL_GAP.format(
-                                ratio=float(np.exp(np.mean(logs))), d=d)))
+                                ratio=float(np.exp(np.mean(logs))), d=d), basis=BASIS_THEORY))
         bound = 4.0 / g.value
         checks.append(check(f"d = {d}: alpha_D at most 4/d (d from TwoNN) plus the tolerance", p["alpha_D"]["alpha"],
-                            bound, TOL_DUALITY, ok=bool(p["alpha_D"]["alpha"] <= bound + TOL_DUALITY)))
-        rows.append({"d": d, "TwoNN d": g.value, "d ci95": _ci(g.ci95), "alpha_K": k,
-                     "alpha_K ci95": _ci(p["spectrum"].ci95), "alpha_K tail [D range]": p["tail"].alpha,
-                     "tail ci95": _ci(p["tail"].ci95), "alpha_D": p["alpha_D"]["alpha"],
-                     "alpha_D ci95": _ci(p["alpha_D"]["ci95"]), "alpha_P": p["alpha_P"]["alpha"],
-                     "alpha_P ci95": _ci(p["alpha_P"]["ci95"]), "theory slope": p["theory_alpha"],
+                            bound, TOL_DUALITY, ok=bool(p["alpha_D"]["alpha"] <= bound + TOL_DUALITY),
+                            basis=BASIS_DUALITY))
+        rows.append({"d": d, "TwoNN d": g.value, "d ci95": ci_text(g.ci95), "alpha_K": k,
+                     "alpha_K ci95": ci_text(p["spectrum"].ci95), "alpha_K tail [D range]": p["tail"].alpha,
+                     "tail ci95": ci_text(p["tail"].ci95), "alpha_D": p["alpha_D"]["alpha"],
+                     "alpha_D ci95": ci_text(p["alpha_D"]["ci95"]), "alpha_P": p["alpha_P"]["alpha"],
+                     "alpha_P ci95": ci_text(p["alpha_P"]["ci95"]), "theory slope": p["theory_alpha"],
                      "4/d": bound, "3/d": 3.0 / d})
     figures = {"alpha_D and alpha_P against alpha_K and 4/d": plots.duality_exponents(
                    panels, out / "bahri_duality_exponents.png"),
@@ -183,8 +206,9 @@ def run_duality(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
         "a d-dimensional manifold decay as i^-(1 + 3/d): alpha_K ~ 3/d, below the 4/d that Bahri et al. derive for "
         "targets smooth to second order. 4/d is therefore an upper reference here, and 3/d is listed beside it.",
     ]
-    return {"checks": checks, "figures": figures, "notes": notes, "tables": {"exponents": rows}}
+    return RecipeResult(checks=checks, figures=figures, notes=notes, tables={"exponents": rows})
 
 
-register(Recipe("bahri-duality", PAPER, "Duality: alpha_D and alpha_P of kernel random features on d-dimensional "
-                "manifolds against the spectrum, the kappa/gamma theory and 4/d", run_duality))
+register(Recipe("bahri-fig2b-manifolds", PAPER, "Fig. 2b on manifolds: alpha_D and alpha_P of kernel random features "
+                "on d-dimensional manifolds against the spectrum, the kappa/gamma theory and 4/d", run_duality,
+                aliases=("bahri-duality",)))

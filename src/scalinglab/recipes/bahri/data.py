@@ -1,5 +1,5 @@
 """Bahri et al. (2024): how the data distribution sets alpha_D (Fig. 3, toy scale) and linear readouts on
-pretrained features (Figs. S6, S7). Registered by ``recipes.bahri_nn``; experiments in ``recipes.bahri_nn_runs``.
+pretrained features (Figs. S6, S7). Registered by ``recipes.bahri.networks``; experiments in ``recipes.bahri.runs``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import numpy as np
 
 from scalinglab.fit.curves import fit_power_law
 from scalinglab.models.mlp import Architecture, TrainConfig
-from scalinglab.recipes import bahri_nn_runs as runs
-from scalinglab.recipes import check
+from scalinglab.recipes import RecipeResult, check
+from scalinglab.recipes.bahri import runs
+from scalinglab.sweep.jobs import Jobs
 from scalinglab.tasks.real import RealDataset, add_input_noise, load_dataset, merge_classes
 
+BASIS_GAP = "2.5 standard errors of the difference of two exponents (independent bootstraps over seeds)"
 RELU = Architecture(depth=2, activation="relu", weight_variance=2.0)
 
 
@@ -40,37 +42,48 @@ def _exponent_gap(a, b) -> tuple[float, float]:
     return a.exponent - b.exponent, float(np.hypot(a.se["alpha"], b.se["alpha"]))
 
 
-def run_superclass_noise(out: Path, cfg: SuperclassConfig, progress=None) -> dict[str, Any]:
-    from scalinglab.recipes import bahri_nn_plots as plots
-
+def _variants(cfg: SuperclassConfig) -> dict[str, RealDataset]:
+    """The data set, its classes merged into ``n_super`` superclasses (seed 0), and with input noise
+    (default_rng(1))."""
     base = load_dataset(cfg.dataset, standardise="feature")
-    variants = {
+    return {
         "original": base,
         f"{cfg.n_super} superclasses": dataclasses.replace(base, y=merge_classes(base.y, cfg.n_super, seed=0),
                                                            n_classes=cfg.n_super),
         f"input noise std {cfg.noise_std:g}": dataclasses.replace(
             base, X=add_input_noise(base.X, cfg.noise_std, np.random.default_rng(1))),
     }
+
+
+def superclass_job(cfg: SuperclassConfig, index: int) -> dict[str, Any]:
+    """The learning curve of variant ``index`` of :func:`_variants`, divided by its chance loss."""
+    data = list(_variants(cfg).values())[index]
     config = TrainConfig(optimizer="adam", learning_rate=3e-3, schedule="cosine", max_steps=cfg.steps, tol=1e-4,
                          patience=200, eval_every=50)
-    fits, curves = {}, {}
     with runs.torch_threads(1):
-        for i, (label, data) in enumerate(variants.items()):
-            r = runs.resolution_sweep(data, list(cfg.data_sizes), [cfg.width], cfg.seeds, RELU, config, cfg.n_test)
-            y = r["loss"][:, :, 0] / _chance_loss(data)
-            fits[label] = fit_power_law(r["data_sizes"].astype(float), y, offset=0.0, n_boot=500)
-            curves[label] = (r["data_sizes"], y, fits[label])
-            if progress:
-                progress(i + 1, len(variants), label)
-    original, superclass, noisy = (fits[k] for k in variants)
+        r = runs.resolution_sweep(data, list(cfg.data_sizes), [cfg.width], cfg.seeds, RELU, config, cfg.n_test)
+    return {"data_sizes": r["data_sizes"], "loss": r["loss"][:, :, 0] / _chance_loss(data)}
+
+
+def run_superclass_noise(out: Path, cfg: SuperclassConfig, jobs: Jobs) -> RecipeResult:
+    from scalinglab.recipes.bahri import network_plots as plots
+
+    labels = list(_variants(cfg))
+    fits, curves = {}, {}
+    for label, r in zip(labels, jobs.map("bahri-fig3", superclass_job, cfg, [(i,) for i in range(len(labels))],
+                                         "variants"), strict=True):
+        fits[label] = fit_power_law(r["data_sizes"].astype(float), r["loss"], offset=0.0, n_boot=500)
+        curves[label] = (r["data_sizes"], r["loss"], fits[label])
+    original, superclass, noisy = (fits[k] for k in labels)
     gap_s, se_s = _exponent_gap(superclass, original)
     gap_n, se_n = _exponent_gap(noisy, original)
     checks = [
         check(f"alpha_D with {cfg.n_super} superclasses equals alpha_D of the original classes (within 2.5 "
-              "standard errors of the difference)", superclass.exponent, original.exponent, 2.5 * se_s),
+              "standard errors of the difference)", superclass.exponent, original.exponent, 2.5 * se_s,
+              basis=BASIS_GAP),
         check(f"alpha_D with input noise std {cfg.noise_std:g} differs from the original (by more than 2.5 standard "
               "errors of the difference)", noisy.exponent, original.exponent, 2.5 * se_n,
-              ok=abs(gap_n) > 2.5 * se_n),
+              ok=abs(gap_n) > 2.5 * se_n, basis=BASIS_GAP),
     ]
     table = [{"variant": k, "alpha_D": f.exponent, "ci95 low": f.ci95["alpha"][0], "ci95 high": f.ci95["alpha"][1],
               "seeds": f.n_seeds} for k, f in fits.items()]
@@ -79,8 +92,8 @@ def run_superclass_noise(out: Path, cfg: SuperclassConfig, progress=None) -> dic
     notes = [f"ReLU networks with two hidden layers of width {cfg.width}, Adam with cosine decay, full batch; "
              "losses are divided by the loss of the constant prediction so that variants with different numbers of "
              "classes share one scale (the exponent is unchanged). Exponents: pure power law, bootstrap over seeds."]
-    return {"checks": checks, "figures": {"alpha_D under superclasses and noise": fig}, "notes": notes,
-            "tables": {"fitted alpha_D": table}}
+    return RecipeResult(checks=checks, figures={"alpha_D under superclasses and noise": fig}, notes=notes,
+                        tables={"fitted alpha_D": table})
 
 
 def _chance_loss(data: RealDataset) -> float:
@@ -113,21 +126,28 @@ FULL_DUALITY = DualityConfig(dataset="mnist1d", n=40000, width=1024, pretrain_st
                              n_test=4000, n_val=2000)
 
 
-def run_pretrained_duality(out: Path, cfg: DualityConfig, progress=None) -> dict[str, Any]:
-    from scalinglab.recipes import bahri_nn_plots as plots
+def _ridges(cfg: DualityConfig) -> list[float]:
+    return sorted(set(cfg.ridges) | {cfg.small_ridge})
 
+
+def readout_job(cfg: DualityConfig) -> dict[str, Any]:
+    """The readout grid of Figs. S6, S7: a network pretrained on half of the data set, readouts on the other."""
     data = load_dataset(cfg.dataset, n=cfg.n, seed=0, standardise="feature")
     half = len(data.y) // 2
     source = dataclasses.replace(data, X=data.X[:half], y=data.y[:half])
     target = dataclasses.replace(data, X=data.X[half:], y=data.y[half:])
     config = TrainConfig(optimizer="adam", learning_rate=1e-2, schedule="cosine", max_steps=cfg.pretrain_steps,
                          tol=0, eval_every=max(cfg.pretrain_steps // 10, 1))
-    ridges = sorted(set(cfg.ridges) | {cfg.small_ridge})
     with runs.torch_threads(1):
-        r = runs.readout_sweep(source, target, cfg.width, RELU, config, list(cfg.data_sizes),
-                               list(cfg.feature_counts), ridges, cfg.seeds, cfg.n_test, cfg.n_val)
-    if progress:
-        progress(1, 1, "readout grid")
+        return runs.readout_sweep(source, target, cfg.width, RELU, config, list(cfg.data_sizes),
+                                  list(cfg.feature_counts), _ridges(cfg), cfg.seeds, cfg.n_test, cfg.n_val)
+
+
+def run_pretrained_duality(out: Path, cfg: DualityConfig, jobs: Jobs) -> RecipeResult:
+    from scalinglab.recipes.bahri import network_plots as plots
+
+    ridges = _ridges(cfg)
+    (r,) = jobs.map("bahri-figS6", readout_job, cfg, [()], "readout grid")
     small = r["test"][..., ridges.index(cfg.small_ridge)]  # (seeds, D, P)
     best = r["val"].mean(axis=0).argmin(axis=-1)  # ridge tuned on validation loss, per (D, P)
     tuned = np.take_along_axis(r["test"], best[None, :, :, None], axis=-1)[..., 0]
@@ -138,10 +158,11 @@ def run_pretrained_duality(out: Path, cfg: DualityConfig, progress=None) -> dict
     peak_d = int(ds[int(np.argmax(curve))])
     far = curve[(ds <= cfg.peak_at / 4) | (ds >= 4 * cfg.peak_at)]
     checks = [check(f"small ridge: the test loss over D at P = {cfg.peak_at} peaks at D = P (grid point of the "
-                    "peak / P)", peak_d / cfg.peak_at, 1.0, 0.5 * 1.01),
+                    "peak / P)", peak_d / cfg.peak_at, 1.0, 0.5 * 1.01,
+                    basis="half the spacing of the D grid about the peak (factor 2 at most), plus 1%"),
               check(f"small ridge: the peak at D = P = {cfg.peak_at} is a double-descent peak (peak over the "
                     "largest loss at D <= P/4 or D >= 4P; must exceed 1.5)", curve.max() / far.max(), 1.5, 0.0,
-                    ok=curve.max() > 1.5 * far.max())]
+                    ok=curve.max() > 1.5 * far.max(), basis="a peak asked to stand 50% above the loss away from it")]
     # Duality at tuned ridge: L vs D at the largest P and L vs P at the largest D, over the same range.
     d_sel, p_sel = ds <= cfg.fit_max, ps <= cfg.fit_max
     fit_d = fit_power_law(ds[d_sel].astype(float), tuned[:, d_sel, -1], offset=0.0, n_boot=500)
@@ -149,7 +170,7 @@ def run_pretrained_duality(out: Path, cfg: DualityConfig, progress=None) -> dict
     se = float(np.hypot(fit_d.se["alpha"], fit_p.se["alpha"]))
     checks.append(check(f"tuned ridge, duality: alpha_D (P = {ps[-1]}) against alpha_P (D = {ds[-1]}), sizes "
                         f"<= {cfg.fit_max}; tolerance 0.1 or 2.5 standard errors", fit_d.exponent, fit_p.exponent,
-                        max(0.1, 2.5 * se)))
+                        max(0.1, 2.5 * se), basis="0.1, or 2.5 standard errors of the difference (bootstraps)"))
     figures = {"L vs D and L vs P": plots.duality_figure(ds, ps, small, tuned, cfg.peak_at, fit_d, fit_p,
                                                          out / "bahri-pretrained-duality.png")}
     table = [{"slice": "L vs D, P max", "ridge": "tuned", "exponent": fit_d.exponent, "se": fit_d.se["alpha"]},
@@ -159,4 +180,4 @@ def run_pretrained_duality(out: Path, cfg: DualityConfig, progress=None) -> dict
              f"width {cfg.width} is trained on the source (full-batch Adam, final train loss "
              f"{r['pretrain_train_loss']:.3g}) and frozen; readouts use its last hidden layer. Ridge relative to the "
              "mean squared feature norm; the tuned ridge minimises a validation loss at each (D, P)."]
-    return {"checks": checks, "figures": figures, "notes": notes, "tables": {"duality exponents": table}}
+    return RecipeResult(checks=checks, figures=figures, notes=notes, tables={"duality exponents": table})

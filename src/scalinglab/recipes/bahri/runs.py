@@ -1,7 +1,7 @@
 """The trained-network experiments behind the ``bahri-*`` neural-network recipes (Bahri et al. 2024).
 
 Each function trains every network of its sweep in a few batched runs (``models.mlp.train``) and returns per-seed
-losses; ``recipes.bahri_nn`` fits them and states the checks. Conventions: labels of real data are centred one-hot
+losses; ``recipes.bahri.networks`` fits them and states the checks. Conventions: labels of real data are centred one-hot
 vectors and losses are mean squared errors over examples and classes.
 """
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from scalinglab.models.mlp import Architecture, TrainConfig, buckets, predict, train
-from scalinglab.recipes.quanta import CHANCE, LEARNED, QuantaConfig
+from scalinglab.recipes.quanta.config import CHANCE, LEARNED, QuantaConfig
 from scalinglab.tasks.quanta import MultitaskSparseParity
 from scalinglab.theory import quanta as th
 

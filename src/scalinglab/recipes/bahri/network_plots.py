@@ -1,4 +1,4 @@
-"""Figures of the ``bahri-*`` neural-network recipes (matplotlib, PNG); numbers come from ``recipes.bahri_nn``."""
+"""Figures of the ``bahri-*`` neural-network recipes (matplotlib, PNG); numbers come from ``recipes.bahri.networks``."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def duality_figure(ds, ps, small, tuned, peak_at: int, fit_d, fit_p, path: Path)
 
 def dimension_figure(dims, alphas, errors, path: Path, real=()) -> Path:
     """4 / alpha_D against the intrinsic dimension d, with the line 4/alpha_D = d; ``real`` adds real data sets
-    (``bahri_nn_dims.measure`` results) at their estimated d, with the TwoNN interval and the 4/alpha_D one."""
+    (``dims.measure`` results) at their estimated d, with the TwoNN interval and the 4/alpha_D one."""
     fig, ax = plt.subplots(figsize=(5.5, 4.6))
     dims, alphas, errors = np.asarray(dims), np.asarray(alphas), np.asarray(errors)
     ax.errorbar(dims, 4 / alphas, yerr=4 * errors / alphas**2, fmt="o", capsize=3, label="hypercube students")

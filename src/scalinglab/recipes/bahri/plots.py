@@ -1,5 +1,5 @@
-"""Figures of the Bahri et al. kernel recipes (matplotlib, PNG); numbers come from ``recipes.bahri`` and
-``recipes.bahri_duality``."""
+"""Figures of the Bahri et al. kernel recipes (matplotlib, PNG); numbers come from ``recipes.bahri.fig2`` and
+``recipes.bahri.duality``."""
 
 from __future__ import annotations
 

@@ -30,7 +30,6 @@ of learned quanta (``theory.quanta.window_exponent``), and the measured growth o
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -40,54 +39,14 @@ import numpy as np
 
 from scalinglab.fit import LAWS
 from scalinglab.fit.estimate import fit_law
-from scalinglab.recipes import Recipe, check, register
+from scalinglab.recipes import Recipe, RecipeResult, check, register
+from scalinglab.recipes.quanta.config import FULL, LEARNED, QUICK, QuantaConfig
 from scalinglab.sweep.jobs import Jobs
 from scalinglab.theory import quanta as th
 
 PAPER = "Michaud et al. 2023"
-CHANCE = 0.5  # error rate of an unlearned parity
-TOLERANCE = 0.15  # agreement asked of the measured exponents (issue "Done when")
-LEARNED = 0.1  # a subtask counts as learned when its test error is below this
-
-
-@dataclasses.dataclass(frozen=True)
-class QuantaConfig:
-    """One configuration of the experiment; ``QUICK`` and ``FULL`` below."""
-
-    zipf_exponents: tuple[float, ...]
-    seeds: int
-    n_tasks: int
-    n_bits: int
-    k: int
-    widths: tuple[int, ...]
-    param_pool: int
-    data_width: int
-    data_sizes: tuple[int, ...]
-    steps: int
-    batch_size: int = 256
-    learning_rate: float = 0.01
-    test_per_task: int = 1000
-    min_quanta: float = 1.5
-    max_quanta_fraction: float = 0.5
-    n_boot: int = 200
-    data_steps_factor: float = 1.0
-
-    def steps_for(self, zipf_exponent: float) -> int:
-        """Training steps for one Zipf exponent: ``steps`` at alpha + 1 = 2, scaled by 1/p_10 so that quantum 10
-        (or the last) is seen equally often whatever the Zipf law (a quantum is learned after a roughly fixed
-        number of its examples)."""
-        k = min(10, self.n_tasks) - 1
-        ref = th.frequencies(1.0, self.n_tasks)[k] / th.frequencies(zipf_exponent - 1.0, self.n_tasks)[k]
-        return int(round(self.steps * ref))
-
-
-QUICK = QuantaConfig(zipf_exponents=(1.5, 2.0, 2.5), seeds=2, n_tasks=32, n_bits=16, k=2,
-                     widths=(4, 6, 8, 12, 16, 24, 32), param_pool=200_000, data_width=96,
-                     data_sizes=(1000, 2000, 4000, 8000, 16000, 32000), steps=6000, data_steps_factor=1.0)
-FULL = QuantaConfig(zipf_exponents=(1.5, 2.0, 2.5), seeds=4, n_tasks=64, n_bits=16, k=2,
-                    widths=(4, 6, 8, 12, 16, 24, 32, 48, 64), param_pool=500_000, data_width=160,
-                    data_sizes=(1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000), steps=24000)
-
+TOLERANCE = 0.15  # agreement asked of the measured exponents
+BASIS = "agreement asked of a measured exponent (0.15)"
 
 
 def _jobs(config: QuantaConfig) -> list[tuple[float, int]]:
@@ -96,7 +55,7 @@ def _jobs(config: QuantaConfig) -> list[tuple[float, int]]:
 
 def simulate(config: QuantaConfig, jobs: Jobs) -> list[dict[str, Any]]:
     """Every (Zipf exponent, seed) job, one job each in ``jobs``' store; rows of all trained networks."""
-    from scalinglab.recipes.quanta_runs import zipf_job
+    from scalinglab.recipes.quanta.runs import zipf_job
 
     keys = [(config.zipf_exponents.index(z), s) for z, s in _jobs(config)]
     return [row for part in jobs.map("quanta", zipf_job, config, keys, "training (Zipf exponent, seed)")
@@ -171,13 +130,13 @@ def analyse(rows: list[dict[str, Any]], config: QuantaConfig) -> dict[str, Any]:
         checks += [
             check(f"alpha + 1 = {z:g}: parameter exponent (loss vs N + c/2 at D = {config.param_pool}; c: "
                   "parameters per learned quantum)",
-                  f["params"]["exponent"], pred["parameter_exponent"], TOLERANCE),
+                  f["params"]["exponent"], pred["parameter_exponent"], TOLERANCE, basis=BASIS),
             check(f"alpha + 1 = {z:g}: data exponent (loss vs D at width {config.data_width})",
-                  f["data"]["exponent"], pred["data_exponent"], TOLERANCE),
+                  f["data"]["exponent"], pred["data_exponent"], TOLERANCE, basis=BASIS),
             check(f"alpha + 1 = {z:g}: quanta learned in order of frequency (pair concordance >= 0.9)",
-                  conc, 1.0, 0.1),
+                  conc, 1.0, 0.1, basis="the order asked of the quanta model (90% of pairs in order)"),
             check(f"alpha + 1 = {z:g}: Brill's 3 - tau at tau = 2 + 1/(alpha + 1) equals alpha/(alpha + 1)",
-                  pred["brill_data_exponent"], pred["data_exponent"], 1e-12),
+                  pred["brill_data_exponent"], pred["data_exponent"], 1e-12, basis="an identity, to rounding"),
         ]
         frontier = max(r["learned"] for r in mine)
         finite = {k: th.window_exponent(alpha, *f[k]["quanta"], per) if np.isfinite(f[k]["quanta"][0]) and
@@ -224,8 +183,8 @@ def _config(quick: bool) -> QuantaConfig:
     return QUICK if quick else FULL
 
 
-def quanta_zipf(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
-    from scalinglab.recipes import quanta_plots as plots
+def quanta_zipf(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
+    from scalinglab.recipes.quanta import plots
 
     config = _config(quick)
     t0 = time.perf_counter()
@@ -249,8 +208,8 @@ def quanta_zipf(out: Path, quick: bool, jobs: Jobs) -> dict[str, Any]:
              "untruncated_loss); 'raw' columns fit the loss on n_tasks quanta, which bends down near the cutoff. "
              "Every trained network (sizes, losses, per-subtask errors) is in quanta-zipf-networks.json."
              ] + result["notes"]
-    return {"checks": result["checks"], "figures": figures, "notes": notes,
-            "tables": {"measured and predicted exponents": result["table"]}}
+    return RecipeResult(checks=result["checks"], figures=figures, notes=notes,
+                        tables={"measured and predicted exponents": result["table"]})
 
 
 register(Recipe("quanta-zipf", PAPER, "multitask sparse parity: parameter and data exponents against the quanta "
