@@ -91,12 +91,13 @@ def analyse(data: Any, y: str | None, x: Sequence[str] | None, *, form: str | La
             holdout_largest: int = 0, define: Sequence[str] | None = None, where: Sequence[str] | None = None,
             drop_highest: int = 0, group: str | None = None, predicted: float | None = None,
             compute: str | Sequence[float] | None = None, strict: bool = False, step: str | None = None,
-            checkpoint: str = "last", run: str | None = None, source: str | None = None,
+            checkpoint: str = "last", run: str | None = None, source: str | None = None, extras: bool = True,
             progress: Callable[[int, int], None] | None = None) -> FitAnalysis:
     """Fit a law to ``data`` (anything ``fit.data.read_table`` reads) as `fit DATA` does, printing nothing.
 
     ``step``, ``checkpoint`` and ``run`` select checkpoints of training curves (``fit.checkpoints.select``).
-    ``progress(done, total)`` is told of the bootstrap. ``source`` names the data in messages.
+    ``progress(done, total)`` is told of the bootstrap. ``source`` names the data in messages. ``extras``: add the
+    regime verdict (one size column) or the allocation (two); without, only the law is fitted.
     """
     import numpy as np
 
@@ -143,7 +144,9 @@ def analyse(data: Any, y: str | None, x: Sequence[str] | None, *, form: str | La
     if selection is not None:
         result["selection"] = selection.to_dict()
     allocation = verdict = None
-    if X.shape[1] == 2:
+    if not extras:
+        pass
+    elif X.shape[1] == 2:
         if given is None:
             given = list(np.geomspace(6 * X[:, 0].min() * X[:, 1].min(), 100 * 6 * (X[:, 0] * X[:, 1]).max(), 6))
         allocation = compute_optimal(fit_result, np.array(given))
