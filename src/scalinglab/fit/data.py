@@ -38,21 +38,22 @@ FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", "
            ".jsonl": "jsonl", ".ndjson": "jsonl"}  # file suffix -> reader; anything else is read as text
 
 
-def read_table(data: Any, *, format: str | None = None) -> dict[str, np.ndarray]:
+def read_table(data: Any, *, format: str | None = None, history: str | None = None) -> dict[str, np.ndarray]:
     """Columns of measurements from any source researchers have, as float arrays (NaN for a blank or null cell)
     where every value is a number, else arrays of text.
 
     ``data`` is a pandas DataFrame, a mapping of column name to values, or a path: CSV, TSV (by suffix, or tabs
     and no commas in the header), Parquet (what ``scalinglab export`` writes), JSON lines, a W&B CSV export or
     a local MLflow tracking folder (``fit.sources``). ``format`` (one of ``FORMATS``' values, ``wandb`` or
-    ``mlflow``) overrides the guess from the suffix.
+    ``mlflow``) overrides the guess from the suffix. ``history``: of an MLflow folder, read every logged step of
+    this metric (columns ``run``, ``step``, the metric and the run's parameters) instead of its last value.
     """
     if isinstance(data, (str, Path)):
         path = Path(data)
         if format == "mlflow" or (format is None and path.is_dir()):
-            from scalinglab.fit.sources import read_mlflow
+            from scalinglab.fit.sources import mlflow_history, read_mlflow
 
-            return read_mlflow(path)
+            return read_mlflow(path) if history is None else mlflow_history(path, history)
         kind = format or FORMATS.get(path.suffix.lower(), "text")
         if kind not in (*FORMATS.values(), "text", "wandb"):
             raise SpecError(f"format: must be one of {', '.join(sorted({*FORMATS.values(), 'wandb', 'mlflow'}))}, "

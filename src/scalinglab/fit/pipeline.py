@@ -123,7 +123,7 @@ def analyse(data: Any, y: str | None, x: Sequence[str] | None, *, form: str | La
     if law is not None and law.inputs != len(x):
         raise SpecError(f"--form: {law.name} takes {law.inputs} size column(s), --x gives {len(x)}")
     data_warnings: list[str] = []
-    columns = read_table(data)
+    columns = read_table(data, history=y if step is not None else None)
     if step is not None:
         columns = select_checkpoints(columns, step=step, y=y, checkpoint=checkpoint, run=run, path=source,
                                      warnings=data_warnings)

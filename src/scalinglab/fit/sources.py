@@ -9,7 +9,10 @@ one per metric. An MLflow tracking folder (``mlruns``) is read through the ``mlf
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -59,21 +62,13 @@ def from_wandb(columns: dict[str, np.ndarray], path: Path | str) -> dict[str, np
 def read_mlflow(folder: Path | str) -> dict[str, np.ndarray]:
     """Every run of a local MLflow tracking folder: columns ``experiment``, ``run`` (the run name), ``run_id``,
     ``status``, each parameter and the last logged value of each metric (blank where a run lacks one)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: no such folder")
-    client = _mlflow_client(folder)
-    from mlflow.entities import ViewType
-
-    experiments = client.search_experiments(view_type=ViewType.ALL)
     records = []
-    for exp in experiments:
-        for run in client.search_runs([exp.experiment_id], run_view_type=ViewType.ALL, max_results=50000):
-            record = {"experiment": exp.name, "run": run.info.run_name or run.info.run_id, "run_id": run.info.run_id,
-                      "status": run.info.status}
-            record.update(run.data.params)
-            record.update(run.data.metrics)
-            records.append(record)
+    for exp, run, _ in _runs(Path(folder)):
+        record = {"experiment": exp.name, "run": run.info.run_name or run.info.run_id, "run_id": run.info.run_id,
+                  "status": run.info.status}
+        record.update(run.data.params)
+        record.update(run.data.metrics)
+        records.append(record)
     if not records:
         raise DataError(f"{folder}: no MLflow runs found (is it a tracking folder such as mlruns?)")
     from scalinglab.fit.data import _column
@@ -85,16 +80,11 @@ def read_mlflow(folder: Path | str) -> dict[str, np.ndarray]:
 def mlflow_history(folder: Path | str, metric: str) -> dict[str, np.ndarray]:
     """The whole logged history of ``metric`` in every run of a local MLflow folder, one row per (run, step):
     columns ``run``, ``step`` and ``metric``, with each run's parameters."""
-    folder = Path(folder)
-    client = _mlflow_client(folder)
-    from mlflow.entities import ViewType
-
     records = []
-    for exp in client.search_experiments(view_type=ViewType.ALL):
-        for run in client.search_runs([exp.experiment_id], run_view_type=ViewType.ALL, max_results=50000):
-            for m in client.get_metric_history(run.info.run_id, metric):
-                records.append({"run": run.info.run_name or run.info.run_id, "step": m.step, metric: m.value,
-                                **run.data.params})
+    for _, run, client in _runs(Path(folder)):
+        for m in client.get_metric_history(run.info.run_id, metric):
+            records.append({"run": run.info.run_name or run.info.run_id, "step": m.step, metric: m.value,
+                            **run.data.params})
     if not records:
         raise DataError(f"{folder}: no run logged the metric {metric!r}")
     from scalinglab.fit.data import _column
@@ -103,9 +93,33 @@ def mlflow_history(folder: Path | str, metric: str) -> dict[str, np.ndarray]:
     return {n: _column([r.get(n) for r in records]) for n in names}
 
 
-def _mlflow_client(folder: Path):
+def _runs(folder: Path) -> Iterator[tuple]:
+    """(experiment, run, client) for every run, deleted ones included, of the tracking folder."""
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder")
+    from scalinglab.extras import require
+
+    require("mlflow", f"reading the MLflow folder {folder}")
+    from mlflow.entities import ViewType
+    from mlflow.tracking import MlflowClient
+
+    with _file_store_allowed():
+        client = MlflowClient(tracking_uri=folder.resolve().as_uri())
+        for exp in client.search_experiments(view_type=ViewType.ALL):
+            for run in client.search_runs([exp.experiment_id], run_view_type=ViewType.ALL, max_results=50000):
+                yield exp, run, client
+
+
+@contextlib.contextmanager
+def _file_store_allowed() -> Iterator[None]:
+    """MLflow 3 refuses a folder (file store) unless MLFLOW_ALLOW_FILE_STORE is set: reading one is what we
+    want, so it is set while we read, then restored."""
+    before = os.environ.get("MLFLOW_ALLOW_FILE_STORE")
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
     try:
-        from mlflow.tracking import MlflowClient
-    except ImportError:
-        raise DataError(f"{folder}: reading an MLflow folder needs mlflow: pip install 'scalinglab[io]'") from None
-    return MlflowClient(tracking_uri=folder.resolve().as_uri())
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
+        else:
+            os.environ["MLFLOW_ALLOW_FILE_STORE"] = before
