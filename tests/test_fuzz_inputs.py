@@ -221,5 +221,6 @@ def bad_csvs(draw) -> bytes:
 def test_bad_csvs_give_one_line_and_status_2(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("csv", numbered=True) / "data.csv"
     path.write_bytes(data)
-    line = _check_one_line_error(_invoke(["fit", path, "--y", "loss", "--x", "N", "--bootstrap", "20"]))
+    # --strict: blank and non-finite cells are refused (by default their rows are dropped with a warning)
+    line = _check_one_line_error(_invoke(["fit", path, "--y", "loss", "--x", "N", "--bootstrap", "20", "--strict"]))
     assert "data.csv" in line or "--" in line or "fit:" in line, line

@@ -4,8 +4,10 @@
 import order is the order of ``scalinglab --help``.
 """
 
+import os
+
 # isort: off
-from scalinglab.cli import sweep, fit, papers  # noqa: F401
+from scalinglab.cli import sweep, fit, extrapolate, papers  # noqa: F401
 from scalinglab.cli._app import app
 
 # isort: on
@@ -14,4 +16,7 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
+    # The command line draws figures only to files: the non-interactive backend, unless the user chose one. The
+    # library never sets a backend, so a notebook keeps its own.
+    os.environ.setdefault("MPLBACKEND", "Agg")
     app()

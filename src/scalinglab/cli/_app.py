@@ -32,8 +32,17 @@ class RateColumn(ProgressColumn):
         return Text("" if speed is None else f"{speed:.1f} pt/s", style="progress.data.speed")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from scalinglab import __version__
+
+        out_console.print(f"scalinglab {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _each_command() -> None:
+def _each_command(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")) -> None:
     out_console.quiet = False  # --quiet of an earlier command in this process does not carry over
 
 
@@ -97,12 +106,14 @@ def _executor_options(workers: Optional[int], scheduler: Optional[str], dask_loc
 
 def _run(spec, store, workers: Optional[int], *, quiet: bool = False, cluster=None, retries: Optional[int] = None,
          max_memory: Optional[float] = None) -> int:
+    from scalinglab.extras import check_spec
     from scalinglab.sweep.runner import RETRIES, register_spec, run_sweep
     from scalinglab.sweep.spec import check_resources
 
     if cluster is None:
         cluster = _executor_options(workers, None, None, retries)
     check_resources(spec, max_memory)  # a spec that cannot run writes nothing
+    check_spec(spec)  # nor one whose model needs a module that is not installed
     register_spec(spec, store)  # a refused spec fails here, before any progress bar is drawn
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("points"),
                RateColumn(), TimeRemainingColumn()]

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -28,13 +25,10 @@ from scalinglab.cli._app import (
     out_console,
 )
 from scalinglab.errors import SpecError
+from scalinglab.fit.pipeline import check_fit_options
 
 if TYPE_CHECKING:
-    import numpy as np
-
-    from scalinglab.fit.estimate import FitResult
-    from scalinglab.fit.regimes import Verdict
-    from scalinglab.fit.select import Selection
+    from scalinglab.fit.pipeline import FitAnalysis
 
 
 class FitOptions:
@@ -70,7 +64,8 @@ FIT_OPTION_NAMES = ("y", "x", "form", "loss", "delta", "bootstrap", "resample", 
 @app.command()
 @_guard
 def fit(
-    data: Optional[Path] = typer.Argument(None, metavar="[DATA.csv]", help="CSV of measurements to fit."),
+    data: Optional[Path] = typer.Argument(None, metavar="[DATA]", help="Measurements to fit: CSV, TSV, Parquet "
+                                          "(what export writes), JSON lines, a W&B CSV export or an MLflow folder."),
     y: Optional[str] = FitOptions.y,
     x: Optional[list[str]] = FitOptions.x,
     form: str = FitOptions.form,
@@ -85,6 +80,17 @@ def fit(
     group: Optional[str] = FitOptions.group,
     predicted: Optional[float] = FitOptions.predicted,
     compute: Optional[str] = FitOptions.compute,
+    strict: bool = typer.Option(False, "--strict", help="Refuse rows with a blank or non-finite cell in the used "
+                                "columns (default: drop them, with a warning saying how many)."),
+    step_col: Optional[str] = typer.Option(None, "--step-col", help="Training curves: the checkpoint (step) "
+                                           "column; one row per run is kept, see --checkpoint."),
+    checkpoint: str = typer.Option("last", "--checkpoint", help="With --step-col: last or best checkpoint per "
+                                   "run, or all (fit the whole trajectory)."),
+    run_col: Optional[str] = typer.Option(None, "--run-col", help="With --step-col: the column naming the run "
+                                          "(default: a column named run, else the text columns together)."),
+    regime: bool = typer.Option(False, "--regime", help="One size column: print the Bahri regime verdict."),
+    save: Optional[Path] = typer.Option(None, "--save", help="Save the fit here (JSON) for `extrapolate` and "
+                                        "FitResult.load."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result as JSON here."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a figure here (PNG)."),
     store: Optional[Path] = typer.Option(None, "--store", help="Fit a stored experiment's four regimes instead."),
@@ -92,19 +98,26 @@ def fit(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables (use --json); errors and "
                                "warnings only."),
 ) -> None:
-    """Fit a scaling law to anyone's measurements (DATA.csv), or every slice of a stored experiment against theory."""
+    """Fit a scaling law to anyone's measurements (DATA), or every slice of a stored experiment against theory."""
     _quiet(quiet)
-    if json_out is not None:  # output paths first: a refused one costs no work and writes nothing
-        _check_out_file(json_out, "--json")
+    outputs = {"--json": json_out, "--save": save, "--plot": plot}
+    for option, path in outputs.items():  # output paths first: a refused one costs no work and writes nothing
+        if path is not None and option != "--plot":
+            _check_out_file(path, option)
+    given = [(o, Path(p).resolve()) for o, p in outputs.items() if p is not None]
+    for i, (option, path) in enumerate(given):
+        other = next((o for o, q in given[:i] if q == path), None)
+        if other:
+            raise SpecError(f"{option}: {outputs[option]} is also the {other} file")
     if plot is not None:
         if store is not None:
             raise SpecError("--plot: only for DATA.csv, not with --store (use report for a stored experiment)")
         _check_plot_path(plot)
-        if json_out is not None and Path(plot).resolve() == Path(json_out).resolve():
-            raise SpecError(f"--plot: {plot} is also the --json file")
     if bootstrap < 0:
         raise SpecError(f"--bootstrap: must be non-negative, got {bootstrap}")
     if store is not None:
+        if save is not None:
+            raise SpecError("--save: only for DATA, not with --store")
         if experiment is None:
             raise SpecError("--experiment: required with --store")
         with _open_store(store, readonly=True) as st:
@@ -114,36 +127,25 @@ def fit(
             json_out.write_text(json.dumps(fits, indent=2))
         return
     if data is None:
-        raise SpecError("DATA.csv: give a CSV file to fit (or --store and --experiment)")
-    result = _fit_csv(data, y, x, form, loss, delta, bootstrap, holdout_largest, define or [], where or [],
-                      drop_highest, group, predicted, compute, plot, resample)
+        raise SpecError("DATA: give a file of measurements to fit (or --store and --experiment)")
+    if checkpoint != "last" and step_col is None:
+        raise SpecError("--checkpoint: only with --step-col")
+    check_fit_options(y, x, bootstrap, predicted=predicted, compute=compute)
+    analysis = _analysis_with_bar(data, y, x, form=form, loss=loss, delta=delta, bootstrap=bootstrap,
+                                  resample=resample, holdout_largest=holdout_largest, define=define or [],
+                                  where=where or [], drop_highest=drop_highest, group=group, predicted=predicted,
+                                  compute=compute, strict=strict, step=step_col, checkpoint=checkpoint, run=run_col)
+    _print_fit(analysis.result, str(data), y, x, regime=regime)
+    if plot:
+        from scalinglab.report.fitplots import plot_fit
+
+        plot_fit(analysis.fit, analysis.X, analysis.Y, analysis.held_out, plot, x, y, analysis.allocation)
+        out_console.print(Text(f"plot: {plot}"), soft_wrap=True)
+    if save:
+        analysis.fit.save(save)
+        out_console.print(Text(f"saved: {save}"), soft_wrap=True)
     if json_out:
-        json_out.write_text(json.dumps(result, indent=2))
-
-
-@dataclasses.dataclass(frozen=True)
-class FitAnalysis:
-    """What `fit DATA.csv` computes: ``result`` is exactly what `fit --json` writes; the rest is for a page.
-
-    ``X`` (n, len(x)) and ``Y`` are the rows fitted or held out (after --define, --where and --drop-highest),
-    ``rows`` their line numbers in the CSV, ``held_out`` the mask of the rows held out. ``selection`` and
-    ``candidates`` (every candidate form's fit, without bootstrap) are set when the form was chosen (auto).
-    """
-
-    result: dict[str, Any]
-    fit: FitResult
-    X: np.ndarray
-    Y: np.ndarray
-    held_out: np.ndarray
-    rows: np.ndarray
-    groups: np.ndarray | None
-    y: str
-    x: list[str]
-    options: dict[str, Any]
-    selection: Selection | None = None
-    candidates: dict[str, FitResult] = dataclasses.field(default_factory=dict)
-    allocation: list[dict[str, Any]] | None = None
-    verdict: Verdict | None = None
+        json_out.write_text(json.dumps(analysis.result, indent=2))
 
 
 def _check_plot_path(plot: Path) -> None:
@@ -160,93 +162,12 @@ def _check_plot_path(plot: Path) -> None:
         raise SpecError(f"--plot: {plot} has {what} (one of {', '.join(formats)})")
 
 
-def _check_fit_options(y: Optional[str], x: Optional[list[str]], bootstrap: int, *,
-                       predicted: Optional[float] = None, compute: Optional[str] = None) -> None:
-    """The fit options that need no data, checked before the CSV is read."""
-    if bootstrap < 0:
-        raise SpecError(f"--bootstrap: must be non-negative, got {bootstrap}")
-    if not y or not x:
-        raise SpecError("--y and --x: name the loss column and at least one size column")
-    if len(x) > 2:
-        raise SpecError(f"--x: at most two size columns, got {len(x)}")
-    if len(x) == 2 and x[0] == x[1]:
-        raise SpecError(f"--x: {x[0]} given twice")
-    if predicted is not None and not math.isfinite(predicted):
-        raise SpecError(f"--predicted: must be a finite number, got {predicted}")
-    _budgets(compute)
+def fit_csv_analysis(data: Any, y: Optional[str], x: Optional[list[str]], **options: Any) -> FitAnalysis:
+    """Fit a law to ``data`` as `fit DATA` does (same options, same defaults), printing nothing: the library's
+    ``fit.pipeline.analyse``."""
+    from scalinglab.fit.pipeline import analyse
 
-
-def _budgets(compute: Optional[str]) -> Optional[list[float]]:
-    """--compute as a list of budgets: each a positive finite number."""
-    if not compute:
-        return None
-    budgets = []
-    for v in compute.split(","):
-        try:
-            budget = float(v)
-        except ValueError:
-            raise SpecError(f"--compute: {v.strip()!r} is not a number; expected comma-separated budgets such as "
-                            f"1e21,1e23, got {compute!r}") from None
-        if not (math.isfinite(budget) and budget > 0):
-            raise SpecError(f"--compute: budgets must be positive and finite, got {v.strip()!r} in {compute!r}")
-        budgets.append(budget)
-    return budgets
-
-
-def fit_csv_analysis(data: Path, y: Optional[str], x: Optional[list[str]], *, form: str = "auto",
-                     loss: str = "huber-log", delta: float = 1e-3, bootstrap: int = 1000, resample: str = "auto",
-                     holdout_largest: int = 0, define: Optional[list[str]] = None, where: Optional[list[str]] = None,
-                     drop_highest: int = 0, group: Optional[str] = None, predicted: Optional[float] = None,
-                     compute: Optional[str] = None, progress: Optional[Callable[[int, int], None]] = None
-                     ) -> FitAnalysis:
-    """Fit a law to the CSV ``data`` as `fit DATA.csv` does (same options, same defaults), printing nothing.
-
-    Holds out the ``holdout_largest`` largest sizes, chooses the form by held-out error when ``form`` is auto,
-    fits it with a bootstrap (``progress(done, total)`` is told of it), and adds the regime verdict for one size
-    column or the compute-optimal allocation for two.
-    """
-    import numpy as np
-
-    from scalinglab.fit.allocate import compute_optimal
-    from scalinglab.fit.data import prepare, read_csv
-    from scalinglab.fit.laws import get_law
-    from scalinglab.fit.regimes import regime_verdict
-    from scalinglab.fit.select import fit_with_holdout, holdout_mask, select_form
-
-    _check_fit_options(y, x, bootstrap, predicted=predicted, compute=compute)
-    x = list(x)
-    define, where = list(define or []), list(where or [])
-    options = dict(form=form, loss=loss, delta=delta, bootstrap=bootstrap, resample=resample,
-                   holdout_largest=holdout_largest, define=define, where=where, drop_highest=drop_highest,
-                   group=group, predicted=predicted, compute=compute)
-    budgets = _budgets(compute) if len(x) == 2 else None
-    X, Y, groups, rows = prepare(read_csv(data), y=y, x=x, define=define, where=where, drop_highest=drop_highest,
-                                 group=group, path=str(data))
-    held = holdout_mask(X, holdout_largest)
-    kwargs = dict(loss=loss, delta=delta, n_boot=bootstrap, groups=None if groups is None else groups[~held],
-                  progress=progress, resample=resample)
-    selection, candidates = None, {}
-    if form == "auto":
-        selection = select_form(X, Y, holdout_largest, **{**kwargs, "n_boot": 0, "progress": None})
-        candidates = selection.fits
-        form = selection.best.form
-    fit_result = fit_with_holdout(get_law(form), X, Y, holdout_largest, **kwargs)
-    result: dict[str, Any] = fit_result.to_dict()
-    if selection is not None:
-        result["selection"] = selection.to_dict()
-    allocation = verdict = None
-    if X.shape[1] == 2:
-        if budgets is None:
-            budgets = list(np.geomspace(6 * X[:, 0].min() * X[:, 1].min(), 100 * 6 * (X[:, 0] * X[:, 1]).max(), 6))
-        allocation = compute_optimal(fit_result, np.array(budgets))
-        result["allocation"] = allocation
-    elif X.shape[1] == 1:
-        verdict = regime_verdict(X[~held, 0], Y[~held], groups=kwargs["groups"], predicted=predicted,
-                                 n_boot=min(bootstrap, 500), loss=loss, delta=delta, resample=resample)
-        result["regime"] = verdict.to_dict()
-    return FitAnalysis(result=result, fit=fit_result, X=X, Y=Y, held_out=held, rows=rows, groups=groups, y=y, x=x,
-                       options=options, selection=selection, candidates=candidates, allocation=allocation,
-                       verdict=verdict)
+    return analyse(data, y, x, **options)
 
 
 def _analysis_with_bar(data: Path, y, x, **options: Any) -> FitAnalysis:
@@ -259,20 +180,6 @@ def _analysis_with_bar(data: Path, y, x, **options: Any) -> FitAnalysis:
             progress.update(bar, completed=done, total=total)
 
         return fit_csv_analysis(data, y, x, progress=tick, **options)
-
-
-def _fit_csv(data, y, x, form, loss, delta, bootstrap, holdout_largest, define, where, drop_highest, group,
-             predicted, compute, plot, resample="auto") -> dict[str, Any]:
-    analysis = _analysis_with_bar(data, y, x, form=form, loss=loss, delta=delta, bootstrap=bootstrap,
-                                  resample=resample, holdout_largest=holdout_largest, define=define, where=where,
-                                  drop_highest=drop_highest, group=group, predicted=predicted, compute=compute)
-    _print_fit(analysis.result, str(data), y, x)
-    if plot:
-        from scalinglab.report.fitplots import plot_fit
-
-        plot_fit(analysis.fit, analysis.X, analysis.Y, analysis.held_out, plot, x, y, analysis.allocation)
-        out_console.print(Text(f"plot: {plot}"), soft_wrap=True)
-    return analysis.result
 
 
 def _check_out_dir(out: Path, names: tuple[str, ...]) -> None:
@@ -303,7 +210,7 @@ def report_csv(data: Path, out: Path, y: Optional[str] = None, x: Optional[list[
     from scalinglab.report.fit_page import OUTPUT_FILES, write_fit_report
 
     _check_out_dir(out, OUTPUT_FILES)
-    _check_fit_options(y, x, bootstrap, predicted=predicted, compute=compute)
+    check_fit_options(y, x, bootstrap, predicted=predicted, compute=compute)
     analysis = _analysis_with_bar(data, y, x, form=form, loss=loss, delta=delta, bootstrap=bootstrap,
                                   resample=resample, holdout_largest=holdout_largest, define=define, where=where,
                                   drop_highest=drop_highest, group=group, predicted=predicted, compute=compute)
@@ -311,7 +218,7 @@ def report_csv(data: Path, out: Path, y: Optional[str] = None, x: Optional[list[
     return write_fit_report(analysis, Path(out), str(data))
 
 
-def _print_fit(result: dict[str, Any], source: str, y: str, x: list[str]) -> None:
+def _print_fit(result: dict[str, Any], source: str, y: str, x: list[str], regime: bool = True) -> None:
     table = Table(title=Text(f"{result['form']} fitted to {y} against {', '.join(x)} in {source} "
                              f"({result['n_points']} points, {result['loss']} loss, "
                              f"{result['n_bootstrap']} bootstrap refits of {result['resample']})"))
@@ -332,7 +239,9 @@ def _print_fit(result: dict[str, Any], source: str, y: str, x: list[str]) -> Non
                                                                key=lambda kv: kv[1]))
         basis = "held-out" if result.get("holdout_rmse_log") is not None else "in-sample"
         out_console.print(Text(f"form chosen by {basis} RMSE of log loss: {scores}"))
-    if "regime" in result:
+    if regime and "regime" in result:
+        out_console.print(Text("regime: does the exponent of L = E + A x^-alpha differ from 1 (Bahri et al. 2024: "
+                               "variance-limited at 1, resolution-limited below)?"))
         r = result["regime"]
         line = (f"regime: {r['regime']} (exponent {r['exponent']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}],"
                 f" z against 1 = {r['z_vs_1']:.2f})")

@@ -165,7 +165,8 @@ def fit_power_law(
 
     The point estimate fits the mean over seeds; the 95% interval and standard error come from refitting the
     mean of seeds resampled with replacement (``n_boot`` times). ``offset`` fixes E (0 for a pure power law);
-    ``None`` fits it.
+    ``None`` fits it. By default, then, this is the pure power law by least squares, not ``fit_law``'s
+    power_law_offset under Huber: the two alphas differ on a curve with an offset (see ``fit_law``).
     """
     x = np.asarray(x, dtype=float)
     y = np.atleast_2d(np.asarray(y, dtype=float))

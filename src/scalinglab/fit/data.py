@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import ast
 import csv
+import io
 import operator
 import re
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,14 +34,60 @@ MAX_LENGTH = 1000  # longest expression in characters: at most a few hundred who
 MAX_SECONDS = 10.0  # an expression still evaluating after this long is refused
 
 
-def read_csv(path: str | Path) -> dict[str, np.ndarray]:
-    """Columns of a CSV file: float arrays where every value parses as a number, else string arrays."""
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet",
+           ".jsonl": "jsonl", ".ndjson": "jsonl"}  # file suffix -> reader; anything else is read as text
+
+
+def read_table(data: Any, *, format: str | None = None, history: str | None = None) -> dict[str, np.ndarray]:
+    """Columns of measurements from any source researchers have, as float arrays (NaN for a blank or null cell)
+    where every value is a number, else arrays of text.
+
+    ``data`` is a pandas DataFrame, a mapping of column name to values, or a path: CSV, TSV (by suffix, or tabs
+    and no commas in the header), Parquet (what ``scalinglab export`` writes), JSON lines, a W&B CSV export or
+    a local MLflow tracking folder (``fit.sources``). ``format`` (one of ``FORMATS``' values, ``wandb`` or
+    ``mlflow``) overrides the guess from the suffix. ``history``: of an MLflow folder, read every logged step of
+    this metric (columns ``run``, ``step``, the metric and the run's parameters) instead of its last value.
+    """
+    if isinstance(data, (str, Path)):
+        path = Path(data)
+        if format == "mlflow" or (format is None and path.is_dir()):
+            from scalinglab.fit.sources import mlflow_history, read_mlflow
+
+            return read_mlflow(path) if history is None else mlflow_history(path, history)
+        kind = format or FORMATS.get(path.suffix.lower(), "text")
+        if kind not in (*FORMATS.values(), "text", "wandb"):
+            raise SpecError(f"format: must be one of {', '.join(sorted({*FORMATS.values(), 'wandb', 'mlflow'}))}, "
+                            f"got {format!r}")
+        if not path.exists():
+            raise DataError(f"{path}: no such file")
+        if kind == "parquet":
+            return _read_parquet(path)
+        if kind == "jsonl":
+            return _read_jsonl(path)
+        columns = read_csv(path, delimiter="\t" if kind == "tsv" else None)
+        from scalinglab.fit.sources import from_wandb, is_wandb
+
+        return from_wandb(columns, path) if kind == "wandb" or is_wandb(columns) else columns
+    if hasattr(data, "columns") and hasattr(data, "__getitem__") and not isinstance(data, dict):  # a DataFrame
+        return _from_mapping({str(c): data[c].to_numpy() for c in data.columns}, "DataFrame")
+    if isinstance(data, Mapping):
+        return _from_mapping({str(k): v for k, v in data.items()}, "data")
+    raise DataError(f"data: expected a path, a pandas DataFrame or a dict of arrays, got {type(data).__name__}")
+
+
+def read_csv(path: str | Path, delimiter: str | None = None) -> dict[str, np.ndarray]:
+    """Columns of a delimited text file: float arrays where every value parses as a number, else string arrays.
+
+    The delimiter is ``delimiter``, or a tab when the header has tabs and no commas, else a comma."""
     path = Path(path)
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:  # a byte-order mark is not part of the first name
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            rows = list(reader)
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first name
+        first = text.split("\n", 1)[0]
+        if delimiter is None:
+            delimiter = "\t" if "\t" in first and "," not in first else ","
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        header = next(reader, None)
+        rows = list(reader)
     except OSError as err:
         raise DataError(f"{path}: cannot read ({err.strerror})") from None
     except (csv.Error, UnicodeDecodeError) as err:
@@ -46,24 +95,95 @@ def read_csv(path: str | Path) -> dict[str, np.ndarray]:
     if not header:
         raise DataError(f"{path}: empty file, no header row")
     header = [h.strip() for h in header]
-    seen: set[str] = set()
-    for name in header:
-        if name and name in seen:
-            raise DataError(f"{path}: column {name!r} appears more than once in the header")
-        seen.add(name)
+    _check_names(header, path)
     for i, row in enumerate(rows):
         if len(row) != len(header):
             raise DataError(f"{path}: row {i + 2} has {len(row)} fields, the header has {len(header)}")
     columns: dict[str, np.ndarray] = {}
     for j, name in enumerate(header):
-        if not name:
-            continue
-        values = [row[j].strip() for row in rows]
-        try:
-            columns[name] = np.array([float(v) if v != "" else np.nan for v in values], dtype=float)
-        except ValueError:
-            columns[name] = np.array(values, dtype=object)
+        if name:
+            columns[name] = _column([row[j].strip() for row in rows])
     return columns
+
+
+def _check_names(header: list[str], path: Path | str) -> None:
+    seen: set[str] = set()
+    for name in header:
+        if name and name in seen:
+            raise DataError(f"{path}: column {name!r} appears more than once in the header")
+        seen.add(name)
+
+
+def _column(values: Sequence[Any]) -> np.ndarray:
+    """One column: floats (NaN for a blank, None or null) when every value is a number, else text."""
+    out = np.empty(len(values), dtype=float)
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, str) and v.strip() == ""):
+            out[i] = np.nan
+            continue
+        if isinstance(v, (bool, np.bool_)):
+            break
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError):
+            break
+    else:
+        return out
+    return np.array(["" if v is None else str(v) for v in values], dtype=object)
+
+
+def _from_mapping(data: dict[str, Any], what: str) -> dict[str, np.ndarray]:
+    columns: dict[str, np.ndarray] = {}
+    for name, values in data.items():
+        arr = np.asarray(values)
+        if arr.ndim != 1:
+            raise DataError(f"{what}: column {name!r} is not one-dimensional (shape {arr.shape})")
+        columns[name] = arr.astype(float) if arr.dtype.kind in "iuf" else _column(list(arr))
+    lengths = {name: len(col) for name, col in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise DataError(f"{what}: columns of different lengths ({', '.join(f'{k} {v}' for k, v in lengths.items())})")
+    if not columns:
+        raise DataError(f"{what}: no columns")
+    return columns
+
+
+def _read_parquet(path: Path) -> dict[str, np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as err:
+        raise DataError(f"{path}: not a readable Parquet file ({str(err).splitlines()[0]})") from None
+    _check_names(table.column_names, path)
+    return {name: _column(table.column(name).to_pylist()) for name in table.column_names}
+
+
+def _read_jsonl(path: Path) -> dict[str, np.ndarray]:
+    """JSON lines: one object per line; a key missing from a line is a blank cell."""
+    import json
+
+    records = []
+    try:
+        with path.open(encoding="utf-8-sig") as fh:
+            for i, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise DataError(f"{path}: line {i} is not JSON ({err.msg})") from None
+                if not isinstance(record, dict):
+                    raise DataError(f"{path}: line {i} is not a JSON object")
+                records.append(record)
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not a readable JSON lines file ({err})") from None
+    if not records:
+        raise DataError(f"{path}: no records")
+    names = list(dict.fromkeys(k for r in records for k in r))
+    return {name: _column([r.get(name) for r in records]) for name in names}
 
 
 def evaluate(expr: str, columns: dict[str, np.ndarray], what: str, used: set[str] | None = None) -> np.ndarray:
@@ -169,11 +289,14 @@ def evaluate(expr: str, columns: dict[str, np.ndarray], what: str, used: set[str
 
 def prepare(columns: dict[str, np.ndarray], *, y: str, x: list[str], define: list[str] = (),
             where: list[str] = (), drop_highest: int = 0, group: str | None = None,
-            path: str = "data") -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+            path: str = "data", strict: bool = True, warnings: list[str] | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
     """Sizes X (n, len(x)), losses y, optional group labels, and the original row numbers (1-based data rows).
 
     Applies ``define`` (NAME=EXPR), then ``where`` filters, then drops the ``drop_highest`` largest losses.
-    Raises DataError naming the row and column of a missing, non-numeric, non-finite or non-positive value.
+    Raises DataError naming the row and column of a non-numeric or non-positive value, and (``strict``) of a
+    blank or non-finite one; without ``strict`` rows with a blank or non-finite cell in ``y``, ``x`` or ``group``
+    (a crashed run, a metric never logged) are dropped, and ``warnings`` (when given) is told how many.
     """
     columns = dict(columns)
     n = len(next(iter(columns.values()))) if columns else 0
@@ -198,6 +321,19 @@ def prepare(columns: dict[str, np.ndarray], *, y: str, x: list[str], define: lis
         if col.dtype == object:
             bad = next(i for i, v in enumerate(col) if _not_number(v))
             raise DataError(f"{path}: column {name!r} row {bad + 2}: {col[bad]!r} is not a number")
+    if not strict:
+        blank = np.zeros(n, dtype=bool)
+        for name in [y, *x] + ([group] if group else []):
+            col = columns[name]
+            blank |= (col == "") if col.dtype == object else ~np.isfinite(col)
+        dropped = np.flatnonzero(keep & blank)
+        if dropped.size:
+            if warnings is not None:
+                names = ", ".join(dict.fromkeys([y, *x] + ([group] if group else [])))
+                warnings.append(f"{dropped.size} row(s) with a blank or non-finite cell in {names} dropped "
+                                f"(first: row {dropped[0] + 2}); --strict refuses them")
+            keep &= ~blank
+            rows = np.flatnonzero(keep) + 2
     Y = columns[y][keep]
     X = np.column_stack([columns[c][keep] for c in x]) if x else np.empty((keep.sum(), 0))
     for j, name in enumerate([y, *x]):

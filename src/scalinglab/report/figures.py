@@ -1,12 +1,10 @@
-"""Matplotlib without a display, and the one way figures are written (tight layout, PNG, figure closed)."""
+"""The one way figures are written (tight layout, PNG, figure closed). No backend is set here: the command line
+chooses the non-interactive one, a notebook keeps its own."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 

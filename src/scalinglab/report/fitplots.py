@@ -79,6 +79,13 @@ def _plot_one(fit, X, y, held_out, path, x_names, y_name, residuals, candidates,
         axr = fig.add_subplot(grid_spec[1], sharex=ax)
     else:
         ax, axr = fig.add_subplot(), None
+    _draw_one(ax, axr, fit, X, y, held_out, x_names, y_name, candidates, scores)
+    _save(fig, path)
+
+
+def _draw_one(ax, axr, fit, X, y, held_out, x_names, y_name, candidates=None, scores=None) -> None:
+    """A one-size law on ``ax`` (and its log residuals on ``axr`` unless None)."""
+    candidates, scores = candidates or {}, scores or {}
     x = X[:, 0]
     grid = np.geomspace(x.min(), x.max() * 1.5, 200)
     pred = fit.predict(grid)
@@ -122,36 +129,15 @@ def _plot_one(fit, X, y, held_out, path, x_names, y_name, residuals, candidates,
         axr.set_xlabel(_label(x_names[0]))
         axr.set_ylabel("log(observed / fitted)", fontsize=8)
         axr.grid(True, which="both", alpha=0.2)
-        ax.tick_params(labelbottom=False)
-    _save(fig, path)
+        ax.tick_params(which="both", labelbottom=False)
 
 
 def _plot_joint(fit, X, y, held_out, path, x_names, y_name, allocation, residuals) -> None:
-    viridis = matplotlib.colormaps["viridis"]
     fig = _figure(12, 9.6 if residuals else 4.8)
     rows = 2 if residuals else 1
     ax, ax2 = fig.add_subplot(rows, 2, 1), fig.add_subplot(rows, 2, 2)
+    _draw_joint(ax, fit, X, y, held_out, x_names, y_name, residuals)
     N, D = X[:, 0], X[:, 1]
-    logd = np.log10(D)
-    span = max(np.ptp(logd), 1e-12)
-    sc = ax.scatter(N, y, c=logd, cmap="viridis", s=14, label="fitted")
-    if held_out.any():
-        ax.scatter(N[held_out], y[held_out], facecolors="none", edgecolors="r", s=50, label="held out")
-    for d in np.geomspace(D.min(), D.max(), 4):
-        grid = np.geomspace(N.min(), N.max(), 100)
-        colour = viridis((np.log10(d) - logd.min()) / span)
-        at = np.column_stack([grid, np.full_like(grid, d)])
-        if residuals:
-            ax.fill_between(grid, *fit.band(at), color=colour, alpha=0.25, lw=0)
-        ax.plot(grid, fit.predict(at), "-", color=colour, lw=1)
-    fig.colorbar(sc, ax=ax, label=f"log10 {_label(x_names[1])}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(_label(x_names[0]))
-    ax.set_ylabel(_label(y_name))
-    ax.legend(fontsize=8)
-    ax.set_title(f"{fit.form}: lines at fixed {_label(x_names[1])}"
-                 + (" (95% confidence bands)" if residuals else ""), fontsize=10)
     gn = np.geomspace(N.min() / 3, N.max() * 3, 120)
     gd = np.geomspace(D.min() / 3, D.max() * 3, 120)
     GN, GD = np.meshgrid(gn, gd)
@@ -190,6 +176,71 @@ def _plot_joint(fit, X, y, held_out, path, x_names, y_name, allocation, residual
             axr.legend(fontsize=8)
             axr.grid(True, which="both", alpha=0.2)
     _save(fig, path)
+
+
+def _draw_joint(ax, fit, X, y, held_out, x_names, y_name, bands: bool) -> None:
+    """A joint law on ``ax``: loss against the first size coloured by the second, with lines (and, if ``bands``,
+    95% confidence bands) at four values of the second size."""
+    viridis = matplotlib.colormaps["viridis"]
+    N, D = X[:, 0], X[:, 1]
+    logd = np.log10(D)
+    span = max(np.ptp(logd), 1e-12)
+    sc = ax.scatter(N, y, c=logd, cmap="viridis", s=14, label="fitted")
+    if held_out.any():
+        ax.scatter(N[held_out], y[held_out], facecolors="none", edgecolors="r", s=50, label="held out")
+    for d in np.geomspace(D.min(), D.max(), 4):
+        grid = np.geomspace(N.min(), N.max(), 100)
+        colour = viridis((np.log10(d) - logd.min()) / span)
+        at = np.column_stack([grid, np.full_like(grid, d)])
+        if bands:
+            ax.fill_between(grid, *fit.band(at), color=colour, alpha=0.25, lw=0)
+        ax.plot(grid, fit.predict(at), "-", color=colour, lw=1)
+    ax.figure.colorbar(sc, ax=ax, label=f"log10 {_label(x_names[1])}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(_label(x_names[0]))
+    ax.set_ylabel(_label(y_name))
+    ax.legend(fontsize=8)
+    ax.set_title(f"{fit.form}: lines at fixed {_label(x_names[1])}"
+                 + (" (95% confidence bands)" if bands else ""), fontsize=10)
+
+
+def plot_on(fit: FitResult, ax=None, *, residuals: bool = True):
+    """``FitResult.plot``: the fit and its data on ``ax`` (a new pyplot figure when None, so that Jupyter shows
+    it), with a panel of log residuals appended below; returns the main Axes. The backend and rcParams are left
+    as they are."""
+    from scalinglab.errors import SpecError
+
+    data = fit.data
+    if data is None:
+        raise SpecError("plot: this fit has no data attached (fit with scalinglab.fit, or load a saved fit)")
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(6.4, 6.0 if residuals else 4.6))
+    axr = None
+    if residuals:
+        from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+        axr = make_axes_locatable(ax).append_axes("bottom", size="35%", pad=0.1, sharex=ax)
+    X, y, held = np.asarray(data.X, dtype=float), np.asarray(data.y, dtype=float), np.asarray(data.held_out, bool)
+    names, target = list(data.inputs), data.target
+    if X.shape[1] == 1:
+        _draw_one(ax, axr, fit, X, y, held, names, target)
+        return ax
+    _draw_joint(ax, fit, X, y, held, names, target, bands=True)
+    if axr is not None:
+        r = log_residuals(fit, X, y)
+        axr.axhline(0.0, color="k", lw=0.8)
+        axr.scatter(X[:, 0], r, c=np.log10(X[:, 1]), cmap="viridis", s=10)
+        if held.any():
+            axr.scatter(X[held, 0], r[held], facecolors="none", edgecolors="r", s=40)
+        axr.set_xlabel(_label(names[0]))
+        axr.set_ylabel("log(observed / fitted)", fontsize=8)
+        axr.grid(True, which="both", alpha=0.2)
+        ax.set_xlabel("")
+        ax.tick_params(which="both", labelbottom=False)
+    return ax
 
 
 def plot_allocation(allocation: list[dict], X: np.ndarray, path: str | Path, x_names: list[str]) -> Path:

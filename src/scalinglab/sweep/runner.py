@@ -25,6 +25,7 @@ import numpy as np
 
 from scalinglab.contracts import Measurement
 from scalinglab.errors import DataError
+from scalinglab.extras import check_spec
 from scalinglab.sweep.executors import InlineExecutor, as_executor, local_pool
 from scalinglab.sweep.spec import Spec, check_resources
 from scalinglab.sweep.store import Store, check_finite, point_key
@@ -137,6 +138,7 @@ def run_sweep(spec: Spec, store: Store, workers: int | None = None, progress: Pr
     if retries < 0:
         raise DataError(f"retries: must be non-negative, got {retries}")
     check_resources(spec, max_memory)  # before anything is written
+    check_spec(spec)  # a missing optional module fails once, naming the extra, not on every seed and retry
     per_job = 1 if compute is not None else seeds_per_job(spec)
     if per_job == 1:
         compute = compute or run_seed

@@ -329,6 +329,13 @@ class Store:
                 out.append({"experiment": name, **m.as_row()})
         return out
 
+    def to_pandas(self, experiment: str | None = None):
+        """``rows(experiment)`` as a pandas DataFrame (the columns `export` writes); needs the ``io`` extra."""
+        from scalinglab.extras import require
+
+        pd = require("pandas", "Store.to_pandas")
+        return pd.DataFrame(self.rows(experiment))
+
     @_database_errors
     def count(self, experiment: str | None = None) -> int:
         """Stored points of an experiment (by its fingerprint), or distinct points in the whole store."""
