@@ -98,3 +98,63 @@ def test_bad_arguments():
         RandomFeatures(ridge=-1.0)
     with pytest.raises(SpecError, match="grid.data"):
         RandomFeatures().learning_curve(TeacherStudent(features=50), [0, 4], [4], np.random.default_rng(0))
+
+
+def _reference_grid(task, ridge, ds, ps, seed):
+    """Every grid point solved on its own, from explicit products and the ridge estimator B (theta = B y), as
+    the model did before its factorisations were shared: the same draws, ridge and formulas, no nesting."""
+    lam, sigma2 = task.eigenvalues, task.noise**2
+    rng = np.random.default_rng(seed)
+    F = task.sample_features(max(ds), rng)
+    proj = rng.standard_normal((max(ps), task.features))
+    y = F @ task.teacher + task.noise * rng.standard_normal(max(ds))
+    out = {}
+    for d in ds:
+        Fd = F[:d]
+        KF = Fd @ Fd.T
+        model_limit = lam.sum() - np.trace(np.linalg.solve(KF, (Fd * lam) @ Fd.T)) + sigma2
+        model_limit += sigma2 * np.trace(np.linalg.solve(KF, np.linalg.solve(KF, (Fd * lam) @ Fd.T).T))
+        for p in ps:
+            Pp = proj[:p]
+            Phi = Fd @ Pp.T
+            r = ridge * np.sum(Phi * Phi) / d
+            if d <= p:
+                B = Phi.T @ np.linalg.inv(Phi @ Phi.T + r * np.eye(d))
+            else:
+                B = np.linalg.inv(Phi.T @ Phi + r * np.eye(p)) @ Phi.T
+            G, H = (Fd * lam) @ Pp.T, (Pp * lam) @ Pp.T
+            resid = Phi @ B - np.eye(d)
+            theta = B @ y[:d]
+            out[d, p] = {
+                "loss_teacher_average": lam.sum() - 2 * np.trace(B @ G) + np.trace(B @ KF @ B.T @ H)
+                + sigma2 * (1 + np.trace(B.T @ H @ B)),
+                "train_teacher_average": (np.trace(resid @ KF @ resid.T) + sigma2 * np.sum(resid * resid)) / d,
+                "loss_single_teacher": task.population_loss(Pp.T @ theta),
+                "train_loss_single_teacher": np.mean((Phi @ theta - y[:d]) ** 2),
+                "loss_data_limit": lam.sum() - np.trace(np.linalg.solve(H, (Pp * lam**2) @ Pp.T)) + sigma2,
+                "loss_model_limit": model_limit,
+            }
+    return out
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.3])
+def test_shared_factorisations_equal_one_solve_per_point(noise):
+    """The nested blocks (one factorisation of K_F and of H, one block of products per P or D, and the exact
+    traces from them) give every grid point to rounding. Distinct sizes differ by at least a factor 2, so that
+    K + rI has condition number below ((1 + 2^-1/2) / (1 - 2^-1/2))^2 = 34 there and rounding stays far below
+    1e-10; at D = P (the interpolation threshold) the condition number is about 4 / ridge and the agreement is
+    that of the rounding, ridge^-1 times the machine epsilon times the size."""
+    task = TeacherStudent(features=700, spectrum_exponent=0.5, noise=noise)
+    ds, ps, ridge = [8, 16, 48, 96], [6, 16, 40, 96, 200], 1e-6
+    ms = RandomFeatures(ridge=ridge).learning_curve(task, ds, ps, np.random.default_rng(11))
+    ref = _reference_grid(task, ridge, ds, ps, 11)
+    assert sorted((m.data_size, m.model_size) for m in ms) == sorted(ref)
+    for m in ms:
+        want = ref[m.data_size, m.model_size]
+        got = {**m.extra, "train_teacher_average": m.train_loss}
+        rel = 1e-10 if m.data_size != m.model_size else 100 * m.data_size * np.finfo(float).eps / ridge
+        for key, value in want.items():
+            if key == "train_loss_single_teacher" and m.data_size < m.model_size:
+                assert got[key] == pytest.approx(value, abs=1e-10 * want["loss_single_teacher"])  # both ~0
+            else:
+                assert got[key] == pytest.approx(value, rel=rel), (key, m.data_size, m.model_size)

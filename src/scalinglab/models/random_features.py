@@ -8,14 +8,21 @@ w ~ N(0, I) is exact (paper summary, "measuring the variance-limited regimes"):
     E_w L = Tr(Lambda) - 2 Tr(B G) + Tr(B K_F B^T H) + noise^2 (1 + Tr(B^T H B)),
 
 with Phi = F Proj^T (the D x P features), G = F Lambda Proj^T, K_F = F F^T and H = Proj Lambda Proj^T.
-Every matrix of a grid point is a leading block of the matrix of the largest problem, so the products are
-formed once per seed; each grid point then costs one Cholesky factorisation of min(D, P) size, done in the
-dual (D x D) form when D <= P and in the primal (P x P) form when D > P.
+Every matrix of a grid point is a leading block of the matrix of the largest problem, so the S-dimensional
+products are formed once per seed (four of them as symmetric rank-k updates). K_F and H are factorised once:
+the leading n x n block of a Cholesky factor is the factor of the leading block, so L_K and L_H serve every
+D and P. The grid is solved in the dual (D x D) form when D <= P, with one block of products per P nested in D,
+and in the primal (P x P) form when D > P, one block per D nested in P. The relative ridge differs from point
+to point, so each point factorises its own K + r I (potrf, potri: S = (K + r I)^-1) and takes its traces from
+S and the shared blocks, with no inverse of anything else: in the dual form Tr(S U), U = G A^T, and
+Tr(S K_F S V) = <P1^T P1, V>, P1 = L_K^T S, V = A H A^T; in the primal form S Q = I - r S removes every
+product with Q.
 
 The closed-form limits are recorded with every point:
 ``loss_data_limit`` L(D = inf, P) = Tr(Lambda) - Tr(H^-1 Proj Lambda^2 Proj^T) + noise^2, and
 ``loss_model_limit`` L(D, P = inf) = Tr(Lambda) - Tr(K_F^-1 F Lambda F^T) + noise^2 (1 + Tr(K_F^-2 F Lambda F^T)),
-the min-norm interpolant in latent-feature space (the Gaussian-process posterior variance).
+the min-norm interpolant in latent-feature space (the Gaussian-process posterior variance). They nest too:
+Tr(K_n^-1 M_n) is the cumulative sum of the diagonal of L^-1 M L^-T for the largest factor L.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import dataclasses
 import time
 
 import numpy as np
-from scipy import linalg
+from scipy.linalg import blas, lapack
 
 from scalinglab.contracts import Measurement
 from scalinglab.errors import SpecError
@@ -38,15 +45,66 @@ def _check_sizes(name: str, sizes: list[int]) -> list[int]:
     return sizes
 
 
-def _inv_spd(M: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric positive-definite matrix through its Cholesky factor."""
-    c = linalg.cho_factor(M, lower=True, check_finite=False)
-    return linalg.cho_solve(c, np.eye(M.shape[0]), check_finite=False)
+def _cholesky(M: np.ndarray, what: str) -> np.ndarray:
+    """Lower Cholesky factor of a symmetric positive-definite matrix, column-major."""
+    L, info = lapack.dpotrf(np.asfortranarray(M), lower=1, clean=1)
+    if info:
+        raise SpecError(f"model.ridge: {what} is not positive definite to working precision; raise the ridge")
+    return L
+
+
+def _inv_shifted(K: np.ndarray, r: float) -> np.ndarray:
+    """(K + r I)^-1 of a symmetric positive-definite K, through its Cholesky factor (LAPACK potrf, potri)."""
+    C = np.array(K, dtype=np.float64, order="F")
+    C[np.diag_indices_from(C)] += r
+    L, info = lapack.dpotrf(C, lower=1, overwrite_a=1)
+    if info:
+        raise SpecError(f"model.ridge: the Gram matrix plus ridge {r:.3g} is not positive definite; raise the ridge")
+    S, info = lapack.dpotri(L, lower=1, overwrite_c=1)
+    S = np.tril(S)
+    return S + np.tril(S, -1).T
+
+
+def _trmm(B: np.ndarray, L: np.ndarray, trans: bool = False) -> np.ndarray:
+    """B L (or B L^T) for lower-triangular L (BLAS trmm, half the work of a full product)."""
+    return blas.dtrmm(1.0, np.asfortranarray(L), np.asfortranarray(B), side=1, lower=1, trans_a=int(trans))
+
+
+def _trmm_t(L: np.ndarray, B: np.ndarray, trans: bool = True) -> np.ndarray:
+    """L^T B (or L B with ``trans=False``) for lower-triangular L."""
+    return blas.dtrmm(1.0, np.asfortranarray(L), np.asfortranarray(B), lower=1, trans_a=int(trans))
+
+
+def _tri_inv(L: np.ndarray) -> np.ndarray:
+    Li, info = lapack.dtrtri(L, lower=1)
+    if info:
+        raise SpecError("model.ridge: a Gram matrix is singular to working precision; raise the ridge")
+    return Li
 
 
 def _tr(A: np.ndarray, B: np.ndarray) -> float:
     """Tr(A B) without forming the product."""
     return float(np.einsum("ij,ji->", A, B))
+
+
+def _nested_trace_inv(L: np.ndarray, M: np.ndarray, sizes: list[int]) -> np.ndarray:
+    """Tr(K_n^-1 M_n) for every n of ``sizes``, where K_n, M_n are leading n x n blocks and L is the Cholesky
+    factor of the largest K: (L^-1 M L^-T)_nn = L_n^-1 M_n L_n^-T (L is lower triangular), so one product
+    serves every n and the traces are cumulative sums of its diagonal."""
+    Li = _tri_inv(L)
+    diag = np.einsum("ij,ij->i", _trmm_t(Li, M, trans=False), Li)
+    return np.cumsum(diag)[np.asarray(sizes) - 1]
+
+
+def _nested_trace_inv2(L: np.ndarray, M: np.ndarray, sizes: list[int]) -> np.ndarray:
+    """Tr(K_n^-2 M_n) for every n: Tr((L_n^-1 L_n^-T)(L_n^-1 M_n L_n^-T)), both factors leading blocks of
+    the largest ones, so the traces are the leading-block sums of one elementwise product."""
+    Li = _tri_inv(L)
+    C = Li @ Li.T
+    Z = _trmm(_trmm_t(Li, M, trans=False), Li, trans=True)  # Li M Li^T
+    sums = np.cumsum(np.cumsum(C * Z, axis=0), axis=1)
+    idx = np.asarray(sizes) - 1
+    return sums[idx, idx]
 
 
 @dataclasses.dataclass
@@ -91,19 +149,28 @@ class RandomFeatures:
         noise = task.noise * rng.standard_normal(D)
         w = task.teacher
         y = F @ w + noise
-        proj_lam = proj * lam
+        root = np.sqrt(lam)
+        scaled = F * root
+        K2 = scaled @ scaled.T  # F Lambda F^T
+        del scaled
+        Ps = proj * root  # Proj Lambda^1/2
+        H = Ps @ Ps.T
+        Ps *= root  # now Proj Lambda
+        H2 = Ps @ Ps.T
+        G = F @ Ps.T
+        pw = Ps @ w  # Proj Lambda w
+        del Ps
         A = F @ proj.T  # student features Phi
-        G = F @ proj_lam.T
         KF = F @ F.T
-        H = proj_lam @ proj.T
-        K2 = (F * lam) @ F.T
-        H2 = proj_lam @ proj_lam.T
-        pw = proj_lam @ w  # Proj Lambda w
+        del F, proj
         wlw = float(w @ (lam * w))
+        LK, LH = _cholesky(KF, "K_F = F F^T"), _cholesky(H, "H = Proj Lambda Proj^T")
+        data_limit = dict(zip(ps, (tr_lam - _nested_trace_inv(LH, H2, ps) + sigma2).tolist(), strict=True))
+        model_limit = dict(zip(ds, (tr_lam - _nested_trace_inv(LK, K2, ds) + sigma2).tolist(), strict=True))
+        if sigma2:
+            for d, v in zip(ds, _nested_trace_inv2(LK, K2, ds).tolist(), strict=True):
+                model_limit[d] += sigma2 * v
         setup = time.perf_counter() - t0
-
-        data_limit = {p: self._data_limit(H[:p, :p], H2[:p, :p], tr_lam) + sigma2 for p in ps}
-        model_limit = {d: self._model_limit(KF[:d, :d], K2[:d, :d], tr_lam, sigma2) for d in ds}
 
         out: list[Measurement] = []
         # Dual form, D <= P: products nested in D for each P.
@@ -115,22 +182,25 @@ class RandomFeatures:
             Ap = A[:m, :p]
             Kp = Ap @ Ap.T
             U = G[:m, :p] @ Ap.T
-            V = (Ap @ H[:p, :p]) @ Ap.T
+            E = _trmm(Ap, LH[:p, :p])  # Ap L_H, so that V = Ap H Ap^T = E E^T
+            V = E @ E.T
+            del E
             for d in dual:
                 t = time.perf_counter()
-                K = Kp[:d, :d]
-                r = self.ridge * float(np.trace(K)) / d
-                Rinv = _inv_spd(K + r * np.eye(d))
-                RKF = Rinv @ KF[:d, :d]
-                RV = Rinv @ V[:d, :d]
-                test_avg = tr_lam - 2 * _tr(Rinv, U[:d, :d]) + _tr(RKF, RV) + sigma2 * (1 + _tr(Rinv, RV))
-                resid_op = r * Rinv  # I - hat matrix
-                train_avg = (r * r * _tr(RKF, Rinv) + sigma2 * r * r * _tr(Rinv, Rinv)) / d
-                theta = Ap[:d].T @ (Rinv @ y[:d])
-                out.append(
-                    self._measure(task, d, p, theta, pw, H, wlw, A, y, test_avg, train_avg, resid_op, t,
-                                  data_limit, model_limit, setup / len(ds) / len(ps))
-                )
+                Kd = Kp[:d, :d]
+                r = self.ridge * float(np.trace(Kd)) / d
+                S = _inv_shifted(Kd, r)  # (K + r I)^-1
+                P1 = _trmm_t(LK[:d, :d], S)  # L_K^T S, so that S K_F S = P1^T P1
+                SKS = P1.T @ P1
+                Vd = V[:d, :d]
+                test_avg = tr_lam - 2 * _tr(S, U[:d, :d]) + float(np.vdot(SKS, Vd)) + sigma2
+                train_avg = r * r * float(np.trace(SKS))
+                if sigma2:
+                    test_avg += sigma2 * float(np.vdot(S @ S, Vd))
+                    train_avg += sigma2 * r * r * float(np.vdot(S, S))
+                theta = Ap[:d].T @ (S @ y[:d])
+                out.append(self._measure(task, d, p, theta, pw, H, wlw, A, y, test_avg, train_avg / d, t,
+                                         data_limit, model_limit, setup / len(ds) / len(ps)))
         # Primal form, D > P: products nested in P for each D.
         for d in ds:
             primal = [p for p in ps if p < d]
@@ -140,29 +210,34 @@ class RandomFeatures:
             Ad = A[:d, :m]
             Q = Ad.T @ Ad
             X = Ad.T @ G[:d, :m]
-            W = Ad.T @ (KF[:d, :d] @ Ad)
+            E = _trmm_t(LK[:d, :d], Ad)  # L_K^T Ad, so that W = Ad^T K_F Ad = E^T E
+            W = E.T @ E
+            del E
+            tr_kf = float(np.trace(KF[:d, :d]))
             for p in primal:
                 t = time.perf_counter()
-                Qp, Hp = Q[:p, :p], H[:p, :p]
+                Qp = Q[:p, :p]
                 r = self.ridge * float(np.trace(Qp)) / d
-                Cinv = _inv_spd(Qp + r * np.eye(p))
-                CW = Cinv @ W[:p, :p]
-                CQ = Cinv @ Qp
-                CH = Cinv @ Hp
-                test_avg = tr_lam - 2 * _tr(Cinv, X[:p, :p]) + _tr(CW, CH) + sigma2 * (1 + _tr(CQ, CH))
-                tr_hat_kf = float(np.trace(CW))
-                train_avg = (float(np.trace(KF[:d, :d])) - 2 * tr_hat_kf + _tr(CW, CQ)
-                             + sigma2 * (d - 2 * float(np.trace(CQ)) + _tr(CQ, CQ))) / d
-                theta = Cinv @ (Ad[:, :p].T @ y[:d])
-                out.append(
-                    self._measure(task, d, p, theta, pw, H, wlw, A, y, test_avg, train_avg, None, t,
-                                  data_limit, model_limit, setup / len(ds) / len(ps))
-                )
+                S = _inv_shifted(Qp, r)  # C^-1, C = Q + r I, so S Q = I - r S
+                P1 = _trmm_t(LH[:p, :p], S)  # L_H^T S, so that S H S = P1^T P1
+                SHS = P1.T @ P1
+                S2 = S @ S
+                Wp, Hp = W[:p, :p], H[:p, :p]
+                tr_sw = float(np.vdot(S, Wp))
+                test_avg = tr_lam - 2 * _tr(S, X[:p, :p]) + float(np.vdot(SHS, Wp)) + sigma2
+                # Tr(S W S Q) = Tr(S W) - r Tr(S W S); Tr(S Q) = p - r Tr(S); Tr((S Q)^2) = Tr((I - r S)^2).
+                train_avg = tr_kf - tr_sw - r * float(np.vdot(S2, Wp))
+                if sigma2:
+                    test_avg += sigma2 * (float(np.vdot(S, Hp)) - r * float(np.vdot(S2, Hp)))
+                    train_avg += sigma2 * (d - p + r * r * float(np.vdot(S, S)))
+                theta = S @ (Ad[:, :p].T @ y[:d])
+                out.append(self._measure(task, d, p, theta, pw, H, wlw, A, y, test_avg, train_avg / d, t,
+                                         data_limit, model_limit, setup / len(ds) / len(ps)))
         out.sort(key=lambda m: (m.data_size, m.model_size))
         return out
 
-    def _measure(self, task, d, p, theta, pw, H, wlw, A, y, test_avg, train_avg, _resid, t, data_limit,
-                 model_limit, setup_share) -> Measurement:
+    def _measure(self, task, d, p, theta, pw, H, wlw, A, y, test_avg, train_avg, t, data_limit, model_limit,
+                 setup_share) -> Measurement:
         sigma2 = task.noise**2
         test_one = wlw - 2 * float(theta @ pw[:p]) + float(theta @ (H[:p, :p] @ theta)) + sigma2
         train_one = float(np.mean((A[:d, :p] @ theta - y[:d]) ** 2))
@@ -183,19 +258,3 @@ class RandomFeatures:
             wall_seconds=time.perf_counter() - t + setup_share,
             extra=extra,
         )
-
-    @staticmethod
-    def _data_limit(H: np.ndarray, H2: np.ndarray, tr_lam: float) -> float:
-        """L(D = inf, P) without noise: Tr(Lambda) - Tr(H^-1 Proj Lambda^2 Proj^T) (best P-feature predictor)."""
-        c = linalg.cho_factor(H, lower=True, check_finite=False)
-        return tr_lam - float(np.trace(linalg.cho_solve(c, H2, check_finite=False)))
-
-    @staticmethod
-    def _model_limit(KF: np.ndarray, K2: np.ndarray, tr_lam: float, sigma2: float) -> float:
-        """L(D, P = inf): the min-norm interpolant on the latent features (kernel K_F)."""
-        c = linalg.cho_factor(KF, lower=True, check_finite=False)
-        S = linalg.cho_solve(c, K2, check_finite=False)  # K_F^-1 K2
-        value = tr_lam - float(np.trace(S)) + sigma2
-        if sigma2:
-            value += sigma2 * float(np.trace(linalg.cho_solve(c, S.T, check_finite=False)))
-        return value
