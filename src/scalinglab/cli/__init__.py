@@ -5,7 +5,7 @@ import order is the order of ``scalinglab --help``.
 """
 
 # isort: off
-from scalinglab.cli import sweep, fit, papers  # noqa: F401
+from scalinglab.cli import sweep, fit, forecast, papers  # noqa: F401
 from scalinglab.cli._app import app
 
 # isort: on
