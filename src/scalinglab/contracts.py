@@ -11,6 +11,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from scalinglab.errors import SpecError
+
 
 @dataclasses.dataclass(frozen=True)
 class Measurement:
@@ -52,3 +54,12 @@ class Model(Protocol):
     ) -> list[Measurement]: ...
 
     def properties(self) -> dict[str, float]: ...  # what theory needs of the model (random features, depth, c)
+
+
+def grid_sizes(name: str, sizes: Any) -> list[int]:
+    """The distinct sizes of one grid axis, ascending, as a model's ``measure_grid`` receives them; ``name`` (the
+    spec key or argument) is named in the error when one is not a positive integer."""
+    sizes = sorted({int(s) for s in sizes})
+    if not sizes or sizes[0] < 1:
+        raise SpecError(f"{name}: sizes must be positive integers, got {sizes}")
+    return sizes

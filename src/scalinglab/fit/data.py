@@ -102,7 +102,7 @@ def read_csv(path: str | Path, delimiter: str | None = None) -> dict[str, np.nda
     columns: dict[str, np.ndarray] = {}
     for j, name in enumerate(header):
         if name:
-            columns[name] = _column([row[j].strip() for row in rows])
+            columns[name] = to_column([row[j].strip() for row in rows])
     return columns
 
 
@@ -114,7 +114,7 @@ def _check_names(header: list[str], path: Path | str) -> None:
         seen.add(name)
 
 
-def _column(values: Sequence[Any]) -> np.ndarray:
+def to_column(values: Sequence[Any]) -> np.ndarray:
     """One column: floats (NaN for a blank, None or null) when every value is a number, else text."""
     out = np.empty(len(values), dtype=float)
     for i, v in enumerate(values):
@@ -138,7 +138,7 @@ def _from_mapping(data: dict[str, Any], what: str) -> dict[str, np.ndarray]:
         arr = np.asarray(values)
         if arr.ndim != 1:
             raise DataError(f"{what}: column {name!r} is not one-dimensional (shape {arr.shape})")
-        columns[name] = arr.astype(float) if arr.dtype.kind in "iuf" else _column(list(arr))
+        columns[name] = arr.astype(float) if arr.dtype.kind in "iuf" else to_column(list(arr))
     lengths = {name: len(col) for name, col in columns.items()}
     if len(set(lengths.values())) > 1:
         raise DataError(f"{what}: columns of different lengths ({', '.join(f'{k} {v}' for k, v in lengths.items())})")
@@ -156,7 +156,7 @@ def _read_parquet(path: Path) -> dict[str, np.ndarray]:
     except (OSError, pa.ArrowException) as err:
         raise DataError(f"{path}: not a readable Parquet file ({str(err).splitlines()[0]})") from None
     _check_names(table.column_names, path)
-    return {name: _column(table.column(name).to_pylist()) for name in table.column_names}
+    return {name: to_column(table.column(name).to_pylist()) for name in table.column_names}
 
 
 def _read_jsonl(path: Path) -> dict[str, np.ndarray]:
@@ -183,7 +183,7 @@ def _read_jsonl(path: Path) -> dict[str, np.ndarray]:
     if not records:
         raise DataError(f"{path}: no records")
     names = list(dict.fromkeys(k for r in records for k in r))
-    return {name: _column([r.get(name) for r in records]) for name in names}
+    return {name: to_column([r.get(name) for r in records]) for name in names}
 
 
 def evaluate(expr: str, columns: dict[str, np.ndarray], what: str, used: set[str] | None = None) -> np.ndarray:

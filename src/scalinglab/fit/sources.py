@@ -54,9 +54,9 @@ def from_wandb(columns: dict[str, np.ndarray], path: Path | str) -> dict[str, np
             out["step"].append(step[i])
             for k in metrics:
                 out[k].append(values[k][i] if k in values else np.nan)
-    from scalinglab.fit.data import _column
+    from scalinglab.fit.data import to_column
 
-    return {k: np.array(v, dtype=object) if k == "run" else _column(v) for k, v in out.items()}
+    return {k: np.array(v, dtype=object) if k == "run" else to_column(v) for k, v in out.items()}
 
 
 def read_mlflow(folder: Path | str) -> dict[str, np.ndarray]:
@@ -71,10 +71,10 @@ def read_mlflow(folder: Path | str) -> dict[str, np.ndarray]:
         records.append(record)
     if not records:
         raise DataError(f"{folder}: no MLflow runs found (is it a tracking folder such as mlruns?)")
-    from scalinglab.fit.data import _column
+    from scalinglab.fit.data import to_column
 
     names = list(dict.fromkeys(k for r in records for k in r))
-    return {n: _column([r.get(n) for r in records]) for n in names}
+    return {n: to_column([r.get(n) for r in records]) for n in names}
 
 
 def mlflow_history(folder: Path | str, metric: str) -> dict[str, np.ndarray]:
@@ -87,10 +87,10 @@ def mlflow_history(folder: Path | str, metric: str) -> dict[str, np.ndarray]:
                             **run.data.params})
     if not records:
         raise DataError(f"{folder}: no run logged the metric {metric!r}")
-    from scalinglab.fit.data import _column
+    from scalinglab.fit.data import to_column
 
     names = list(dict.fromkeys(k for r in records for k in r))
-    return {n: _column([r.get(n) for r in records]) for n in names}
+    return {n: to_column([r.get(n) for r in records]) for n in names}
 
 
 def _runs(folder: Path) -> Iterator[tuple]:

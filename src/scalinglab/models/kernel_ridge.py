@@ -38,18 +38,11 @@ import numpy as np
 from scipy import linalg
 from threadpoolctl import threadpool_limits
 
-from scalinglab.contracts import Measurement
+from scalinglab.contracts import Measurement, grid_sizes
 from scalinglab.errors import SpecError
 from scalinglab.models.kernels import FullyConnected
 
 SAFE_THREADED_CHOLESKY = 12_000
-
-
-def _check_sizes(name: str, sizes: list[int]) -> list[int]:
-    sizes = sorted({int(s) for s in sizes})
-    if not sizes or sizes[0] < 1:
-        raise SpecError(f"{name}: sizes must be positive integers, got {sizes}")
-    return sizes
 
 
 def _mse(pred: np.ndarray, target: np.ndarray) -> float:
@@ -68,7 +61,7 @@ def nested_cholesky_curve(K: np.ndarray, K_test: np.ndarray, Y: np.ndarray, Y_te
     if K.shape != (n, n) or K_test.shape[1] != n or Y.shape[0] != n or Y_test.shape[0] != K_test.shape[0]:
         raise SpecError(f"nested_cholesky_curve: shapes K {K.shape}, K_test {K_test.shape}, Y {Y.shape}, "
                         f"Y_test {Y_test.shape} do not agree")
-    sizes = _check_sizes("data sizes", data_sizes)
+    sizes = grid_sizes("data sizes", data_sizes)
     if sizes[-1] > n:
         raise SpecError(f"data sizes: {sizes[-1]} exceeds the {n} training points of the Gram matrix")
     L = _cholesky(K, ridge)
@@ -178,7 +171,7 @@ class KernelRidge:
                        rng: np.random.Generator) -> list[Measurement]:
         """Train and test losses at every (D, P) of the grid for one seed: one draw of D_max training and
         ``n_test`` test points from ``task.sample``, reused (by prefix) at every size."""
-        ds = _check_sizes("grid.data", data_sizes)
+        ds = grid_sizes("grid.data", data_sizes)
         t0 = time.perf_counter()
         X, Y = task.sample(ds[-1] + int(self.n_test), rng)
         X = np.asarray(X, dtype=np.float64)
@@ -203,7 +196,7 @@ class KernelRidge:
                     for d, tr, te in rows for p in sizes]
         if average:
             return self._random_features_average(X, n, ds, model_sizes, K, Kt, self._test_diagonal(Xte), rng)
-        ps = _check_sizes("grid.size", model_sizes)
+        ps = grid_sizes("grid.size", model_sizes)
         arch = self.architecture
         weights = arch.draw_weights(X.shape[1], ps[-1], rng)
         out: list[Measurement] = []
@@ -236,7 +229,7 @@ class KernelRidge:
 
     def _random_features_average(self, X, n, ds, model_sizes, K, Kt, ktt, rng) -> list[Measurement]:
         """Random-feature ridge regression averaged over teachers f ~ GP(0, K) (module docstring)."""
-        ps = _check_sizes("grid.size", model_sizes)
+        ps = grid_sizes("grid.size", model_sizes)
         arch = self.architecture
         weights = arch.draw_weights(X.shape[1], ps[-1], rng)
         xi = rng.standard_normal(n)
@@ -282,7 +275,7 @@ def teacher_average_curve(K: np.ndarray, K_test: np.ndarray, k_test_diag: np.nda
     """Kernel ridge test loss averaged over teachers f ~ GP(0, K), at every D from one Cholesky factorisation
     (module docstring); the training loss is that of one teacher draw. Returns [(D, train, test)]."""
     n = K.shape[0]
-    sizes = _check_sizes("data sizes", data_sizes)
+    sizes = grid_sizes("data sizes", data_sizes)
     L = _cholesky(K, ridge)
     W = linalg.solve_triangular(L, np.asarray(K_test, dtype=np.float64).T, lower=True, check_finite=False)
     xi = rng.standard_normal(n)  # y = L xi, so L^-1 y = xi

@@ -33,16 +33,9 @@ import time
 import numpy as np
 from scipy.linalg import blas, lapack
 
-from scalinglab.contracts import Measurement
+from scalinglab.contracts import Measurement, grid_sizes
 from scalinglab.errors import SpecError
 from scalinglab.tasks.teacher_student import TeacherStudent
-
-
-def _check_sizes(name: str, sizes: list[int]) -> list[int]:
-    sizes = sorted({int(s) for s in sizes})
-    if not sizes or sizes[0] < 1:
-        raise SpecError(f"{name}: sizes must be positive integers, got {sizes}")
-    return sizes
 
 
 def _cholesky(M: np.ndarray, what: str) -> np.ndarray:
@@ -137,7 +130,7 @@ class RandomFeatures:
         """Train and population losses at every (D, P) of the grid, for one seed, from one draw."""
         if not isinstance(task, TeacherStudent):
             raise SpecError(f"model.kind random_features needs task.kind teacher_student, got {task.name!r}")
-        ds, ps = _check_sizes("grid.data", data_sizes), _check_sizes("grid.size", model_sizes)
+        ds, ps = grid_sizes("grid.data", data_sizes), grid_sizes("grid.size", model_sizes)
         t0 = time.perf_counter()
         lam, sigma2 = task.eigenvalues, task.noise**2
         tr_lam = float(lam.sum())

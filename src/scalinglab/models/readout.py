@@ -19,10 +19,9 @@ import time
 import numpy as np
 import torch
 
-from scalinglab.contracts import Measurement
+from scalinglab.contracts import Measurement, grid_sizes
 from scalinglab.errors import SpecError
 from scalinglab.models.network import Architecture, Params, hidden_features
-from scalinglab.models.random_features import _check_sizes
 from scalinglab.models.training import TrainConfig, TrainLog, train
 
 
@@ -70,7 +69,7 @@ def readout_losses(F_train: np.ndarray, Y_train: np.ndarray, F_test: np.ndarray,
     Returns an array (len(data_sizes), len(feature_counts), len(ridges), 2) of (test MSE, train MSE), the mean
     over examples and outputs, for sizes in increasing order.
     """
-    ds, ps = _check_sizes("data_sizes", data_sizes), _check_sizes("feature_counts", feature_counts)
+    ds, ps = grid_sizes("data_sizes", data_sizes), grid_sizes("feature_counts", feature_counts)
     if ds[-1] > len(F_train) or ps[-1] > F_train.shape[1]:
         raise SpecError(f"readout: grid up to D={ds[-1]}, P={ps[-1]} exceeds the {F_train.shape} features")
     ridges = np.asarray(ridges, dtype=float)
@@ -116,7 +115,7 @@ class LinearReadout:
 
     def learning_curve(self, task, data_sizes: list[int], model_sizes: list[int],
                        rng: np.random.Generator) -> list[Measurement]:
-        ds, ps = _check_sizes("grid.data", data_sizes), _check_sizes("grid.size", model_sizes)
+        ds, ps = grid_sizes("grid.data", data_sizes), grid_sizes("grid.size", model_sizes)
         t0 = time.perf_counter()
         tune = len(self.ridges) > 1
         X, y = task.sample(ds[-1] + self.n_test + (self.n_val if tune else 0), rng)

@@ -54,7 +54,7 @@ def allocation_exponent(alpha: float, manifold_exponent: float) -> float:
     return (e - alpha) / (e + 1.0)
 
 
-def _dof_total(k: float, b: float) -> float:
+def total_dof(k: float, b: float) -> float:
     """N(k_br) = k_br (1 - k_br^-b) / b, the total DOF at which n_{k_br} = 1 (limit k ln k at b = 0)."""
     if abs(b) < 1e-12:
         return k * np.log(k)
@@ -75,9 +75,9 @@ def break_rank(n_dof, alpha: float, manifold_exponent: float) -> np.ndarray | fl
         if n <= 0:
             continue
         hi = 2.0
-        while _dof_total(hi, b) < n:
+        while total_dof(hi, b) < n:
             hi *= 2.0
-        out[idx] = brentq(lambda k, n=n: _dof_total(k, b) - n, 1.0, hi, xtol=1e-12, rtol=1e-13)
+        out[idx] = brentq(lambda k, n=n: total_dof(k, b) - n, 1.0, hi, xtol=1e-12, rtol=1e-13)
     return float(out) if out.ndim == 0 else out
 
 

@@ -199,7 +199,7 @@ def log_slope(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float:
 def slope_window(n_clusters: int, n_max: float) -> tuple[float, float]:
     """The decade of N ending where k_br(N) = n_clusters / 2 (or at n_max): beyond it the clusters k > K,
     which the continuum theory counts and the simulation lacks, carry a visible share of the loss."""
-    hi = min(n_max, float(th._dof_total(n_clusters / 2.0, th.allocation_exponent(ALPHA, MANIFOLD))))
+    hi = min(n_max, float(th.total_dof(n_clusters / 2.0, th.allocation_exponent(ALPHA, MANIFOLD))))
     return hi / 10.0, hi
 
 
