@@ -159,7 +159,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = load_dataset("digits")
+    data = load_dataset("digits", standardise="dataset")
     x = torch.as_tensor(data.X[:args.data], dtype=torch.float32)
     y = torch.as_tensor(np.eye(10)[data.y[:args.data]] - 0.1, dtype=torch.float32)
     info = machine_info() | {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),

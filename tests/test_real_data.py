@@ -30,7 +30,7 @@ def _check_scaled(d: RealDataset) -> None:
 
 
 def test_digits_shape_scaling_and_subset():
-    d = load_dataset("digits")
+    d = load_dataset("digits", standardise="dataset")
     _check_scaled(d)
     assert d.X.shape == (1797, 64) and d.n_classes == 10 and d.image_shape == (8, 8)
     a, b = load_dataset("digits", n=200, seed=3), load_dataset("digits", n=200, seed=3)
@@ -44,7 +44,7 @@ def test_digits_shape_scaling_and_subset():
 def test_mnist1d_generated_locally_and_global_random_state_kept():
     pytest.importorskip("mnist1d")
     state = np.random.get_state()[1].copy()
-    d = load_dataset("mnist1d", n=300)
+    d = load_dataset("mnist1d", n=300, standardise="dataset")
     assert np.array_equal(np.random.get_state()[1], state)
     _check_scaled(d)
     assert d.X.shape == (300, 40) and d.n_classes == 10 and d.image_shape == (40,)
@@ -79,7 +79,7 @@ def test_idx_round_trip(tmp_path, gz):
     _write_idx(tmp_path / "train-labels-idx1-ubyte", np.arange(30) % 10, gz)
     _write_idx(tmp_path / "t10k-images-idx3-ubyte", te, gz)
     _write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.arange(10) % 10, gz)
-    d = load_dataset("idx", path=tmp_path)
+    d = load_dataset("idx", path=tmp_path, standardise="dataset")
     _check_scaled(d)
     assert d.image_shape == (6, 5) and d.X.shape == (40, 30)
     raw = np.concatenate([tr, te]).reshape(40, -1).astype(float)
@@ -106,7 +106,7 @@ def test_cifar10_batches(tmp_path):
     data = rng.integers(0, 256, (7, 3072), dtype=np.uint8)
     with open(tmp_path / "data_batch_1", "wb") as fh:
         pickle.dump({b"data": data, b"labels": [0, 1, 2, 3, 4, 5, 6]}, fh)
-    d = load_dataset("cifar10", path=tmp_path)
+    d = load_dataset("cifar10", path=tmp_path, standardise="dataset")
     _check_scaled(d)
     assert d.image_shape == (32, 32, 3) and d.X.shape == (7, 3072) and d.n_classes == 7
     # channel-major storage becomes (h, w, c): pixel (0, 0) of the red channel is byte 0, green is byte 1024
@@ -230,10 +230,12 @@ def test_real_task_draws_distinct_examples():
 
 
 def test_standardise_per_dataset_or_per_feature():
+    from scalinglab.sweep.spec import RealSpec
     from scalinglab.tasks.real import load_dataset
 
-    whole = load_dataset("digits")
-    per = load_dataset("digits", standardise="feature")
+    whole = load_dataset("digits", standardise="dataset")
+    per = load_dataset("digits")  # per feature by default, as in a spec
+    assert RealSpec(kind="real").standardise == "feature"
     assert abs(whole.X.mean()) < 1e-12 and abs(whole.X.std() - 1) < 1e-12
     assert np.ptp(whole.X.std(axis=0)) > 0.5  # pixels keep their relative scales
     live = per.X.std(axis=0) > 0

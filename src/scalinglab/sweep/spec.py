@@ -13,6 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scalinglab.errors import SpecError
+from scalinglab.tasks.real import DEFAULT_STANDARDISE, STANDARDISE
 
 
 class _Strict(BaseModel):
@@ -143,7 +144,7 @@ class RealSpec(_Strict):
     dataset: Literal["digits", "mnist1d", "idx", "cifar10", "file"] = "digits"
     path: str | None = None
     n: int | None = Field(default=None, gt=0)
-    standardise: Literal["dataset", "feature"] = "feature"
+    standardise: Literal[STANDARDISE] = DEFAULT_STANDARDISE
 
     @model_validator(mode="after")
     def _path_given(self) -> RealSpec:

@@ -70,7 +70,7 @@ def _model(features: str) -> KernelRidge:
 
 
 def _pooled(name: str, pool: int, config: Fig2Config) -> RealDataset:
-    data = load_dataset(name, n=config.digits_n if name == "digits" else config.mnist1d_n)
+    data = load_dataset(name, n=config.digits_n if name == "digits" else config.mnist1d_n, standardise="dataset")
     if pool == 1:
         return data
     X, shape = average_pool(data.X, data.image_shape, pool)
