@@ -196,9 +196,11 @@ def test_bad_data_is_a_data_error_naming_the_row(x, y, message):
 
 def test_bad_options_are_spec_errors():
     x = np.geomspace(1, 100, 5)
-    with pytest.raises(SpecError, match="--loss"):
+    # the library names its parameters; only the command line shows flags (test_cli_bad_inputs)
+    with pytest.raises(SpecError, match="^loss: must be one of") as err:
         fit_law(LAWS["power_law"], x, 1 / x, loss="l1")
-    with pytest.raises(SpecError, match="--delta"):
+    assert err.value.param == "loss"
+    with pytest.raises(SpecError, match="^delta: must be positive"):
         fit_law(LAWS["power_law"], x, 1 / x, delta=0.0)
 
 
@@ -295,3 +297,17 @@ def test_curve_verdict_on_differences_with_a_known_limit(alpha, regime):
     assert v.regime == regime
     assert v.ci95[0] <= alpha <= v.ci95[1] and v.consistent_with_prediction
     assert v.ci95[1] - v.ci95[0] < 0.6
+
+
+def test_a_user_error_keeps_its_parameter_across_processes():
+    """Errors raised in pool or Dask workers are pickled: the parameter (which the CLI shows as a flag) survives."""
+    import pickle
+
+    from scalinglab.cli._app import error_line
+    from scalinglab.errors import DataError
+
+    err = pickle.loads(pickle.dumps(DataError("must be non-negative, got -1", param="holdout_largest")))
+    assert isinstance(err, DataError) and err.param == "holdout_largest"
+    assert str(err) == "holdout_largest: must be non-negative, got -1"
+    assert error_line(err) == "--holdout-largest: must be non-negative, got -1"
+    assert error_line(DataError("runs.csv: no column 'loss'")) == "runs.csv: no column 'loss'"

@@ -47,7 +47,7 @@ def test_a_spec_too_big_for_the_machine_is_refused_naming_the_key(tmp_path, task
 def test_max_memory_is_a_limit_the_user_sets():
     s = spec({"kind": "manifold"}, {"kind": "kernel_ridge"}, 1000)
     check_resources(s)  # fits this machine
-    with pytest.raises(SpecError, match=r"--max-memory"):
+    with pytest.raises(SpecError, match=r"0.000931 GiB allowed \(the memory limit\)"):
         check_resources(s, limit_bytes=1e6)
 
 

@@ -228,7 +228,7 @@ def test_unreachable_scheduler_is_a_one_line_data_error():
     from scalinglab.errors import DataError
     from scalinglab.sweep.executors import dask_executor
 
-    with pytest.raises(DataError, match=r"^--scheduler: cannot connect to tcp://127\.0\.0\.1:1 ") as info:
+    with pytest.raises(DataError, match=r"^scheduler: cannot connect to tcp://127\.0\.0\.1:1 ") as info:
         with dask_executor("tcp://127.0.0.1:1", timeout=1):
             pytest.fail("connected to a closed port")
     assert "\n" not in str(info.value)

@@ -56,6 +56,21 @@ def _bar(*columns: Any) -> Progress:
     return Progress(*columns, console=console, transient=True, disable=out_console.quiet or not console.is_terminal)
 
 
+# The flag of each library parameter whose flag is not just "--" + the name with dashes (errors.py).
+FLAGS = {"n_boot": "--bootstrap", "local_workers": "--dask-local", "step": "--step-col", "run": "--run-col"}
+
+
+def flag(param: str) -> str:
+    """The command-line flag of a library parameter (``FLAGS``, else ``--`` and the name with dashes)."""
+    return FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def error_line(err: ScalingLabError) -> str:
+    """The one line a user error prints: its parameter shown as the flag."""
+    text = f"{flag(err.param)}: {err.detail}" if err.param else str(err)
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def _fail(message: str) -> None:
     console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     raise typer.Exit(2)
@@ -86,7 +101,7 @@ def _guard(fn):
         try:
             return fn(*args, **kwargs)
         except ScalingLabError as err:
-            _fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
+            _fail(error_line(err))
         except KeyboardInterrupt:
             console.print("interrupted: finished seeds are stored; run again to resume")
             raise typer.Exit(130) from None
@@ -104,15 +119,24 @@ def _executor_options(workers: Optional[int], scheduler: Optional[str], dask_loc
     return select_executor(workers, scheduler, dask_local)
 
 
+def check_memory(spec, max_memory: Optional[float]) -> None:
+    """``sweep.spec.check_resources``, its refusal naming the flag that sets the limit."""
+    from scalinglab.sweep.spec import check_resources
+
+    try:
+        check_resources(spec, max_memory)
+    except SpecError as err:
+        raise SpecError(f"{error_line(err)}; --max-memory sets the limit") from None
+
+
 def _run(spec, store, workers: Optional[int], *, quiet: bool = False, cluster=None, retries: Optional[int] = None,
          max_memory: Optional[float] = None) -> int:
     from scalinglab.extras import check_spec
     from scalinglab.sweep.runner import RETRIES, register_spec, run_sweep
-    from scalinglab.sweep.spec import check_resources
 
     if cluster is None:
         cluster = _executor_options(workers, None, None, retries)
-    check_resources(spec, max_memory)  # a spec that cannot run writes nothing
+    check_memory(spec, max_memory)  # a spec that cannot run writes nothing
     check_spec(spec)  # nor one whose model needs a module that is not installed
     register_spec(spec, store)  # a refused spec fails here, before any progress bar is drawn
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("points"),

@@ -78,6 +78,8 @@ def predict(
     from scalinglab.sweep.spec import load_spec
     from scalinglab.theory.predict import predict_exponents
 
+    if n < 1000:
+        raise SpecError(f"--n: predictions need at least 1000 points, got {n}")
     spec = load_spec(task)
     model = spec.model.build()
     gram = model.gram if isinstance(model, KernelRidge) else KernelRidge().gram

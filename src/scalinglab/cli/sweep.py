@@ -26,6 +26,7 @@ from scalinglab.cli._app import (
     _report_failures,
     _run,
     app,
+    check_memory,
     console,
     out_console,
 )
@@ -90,12 +91,12 @@ def run(
     A seed that still fails after --retries is recorded in the store with its error and reported at the end;
     the exit status is then 1.
     """
-    from scalinglab.sweep.spec import check_resources, load_spec
+    from scalinglab.sweep.spec import load_spec
 
     spec = load_spec(spec_path)
     limit = None if max_memory is None else parse_size(max_memory, "--max-memory")
     cluster = _executor_options(workers, scheduler, dask_local, retries)
-    check_resources(spec, limit)  # before the store is opened or created
+    check_memory(spec, limit)  # before the store is opened or created
     with _open_store(store, create=True) as st:
         added = _run(spec, st, workers, quiet=quiet, cluster=cluster, retries=retries, max_memory=limit)
         if not quiet:

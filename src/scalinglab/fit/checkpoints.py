@@ -16,16 +16,16 @@ def select(columns: dict[str, np.ndarray], *, step: str, y: str, checkpoint: str
     ``all`` rows. Runs are told apart by the column ``run`` (default: a column named ``run``, else every row
     with the same values of the text columns)."""
     if checkpoint not in CHECKPOINTS:
-        raise SpecError(f"--checkpoint: must be one of {', '.join(CHECKPOINTS)}, got {checkpoint!r}")
-    for name, option in ((step, "--step-col"), (y, "--y")):
+        raise SpecError(f"must be one of {', '.join(CHECKPOINTS)}, got {checkpoint!r}", param="checkpoint")
+    for name, param in ((step, "step"), (y, "y")):
         if name not in columns:
-            raise DataError(f"{path}: no column {name!r} for {option} (columns: {', '.join(columns)})")
+            raise DataError(f"{path} has no column {name!r} (columns: {', '.join(columns)})", param=param)
         if columns[name].dtype == object:
-            raise DataError(f"{path}: column {name!r} ({option}) is not numeric")
+            raise DataError(f"column {name!r} of {path} is not numeric", param=param)
     if checkpoint == "all":
         return columns
     if run is not None and run not in columns:
-        raise DataError(f"{path}: no column {run!r} for --run-col (columns: {', '.join(columns)})")
+        raise DataError(f"{path} has no column {run!r} (columns: {', '.join(columns)})", param="run")
     keys = [run] if run else (["run"] if "run" in columns else [n for n, c in columns.items() if c.dtype == object])
     n = len(columns[step])
     labels = list(zip(*(columns[k] for k in keys), strict=True)) if keys else [()] * n

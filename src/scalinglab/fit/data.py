@@ -187,44 +187,45 @@ def _read_jsonl(path: Path) -> dict[str, np.ndarray]:
 
 
 def evaluate(expr: str, columns: dict[str, np.ndarray], what: str, used: set[str] | None = None) -> np.ndarray:
-    """Evaluate an expression over columns; SpecError (DataError for text compared with numbers) naming ``what``
-    and the problem otherwise. ``used``, when given, receives the names of the columns the expression reads.
+    """Evaluate an expression over columns; SpecError (DataError for text compared with numbers) whose parameter
+    is ``what`` ("where", "define N"), naming the problem. ``used``, when given, receives the names of the columns
+    the expression reads.
 
     A column whose name is not an identifier is written in backticks: ``Training FLOP`` as `Training FLOP`.
     """
     original = expr
     if len(expr) > MAX_LENGTH:
-        raise SpecError(f"{what}: expression of {len(expr)} characters exceeds the limit of {MAX_LENGTH}")
+        raise SpecError(f"expression of {len(expr)} characters exceeds the limit of {MAX_LENGTH}", param=what)
     quoted = re.findall(r"`([^`]+)`", expr)
     aliases: dict[str, str] = {}
     if quoted:
         columns = dict(columns)
         for i, name in enumerate(dict.fromkeys(quoted)):
             if name not in columns:
-                raise SpecError(f"{what}: unknown column {name!r} (columns: {', '.join(columns)})")
+                raise SpecError(f"unknown column {name!r} (columns: {', '.join(columns)})", param=what)
             columns[f"_quoted_{i}"] = columns[name]
             aliases[f"_quoted_{i}"] = name
             expr = expr.replace(f"`{name}`", f"_quoted_{i}")
     try:
         tree = ast.parse(expr, mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # ValueError: a NUL byte; the others: nesting
-        raise SpecError(f"{what}: cannot parse {original!r}") from None
+        raise SpecError(f"cannot parse {original!r}", param=what) from None
     expr = original  # messages quote the expression as the user wrote it
     deadline = time.monotonic() + MAX_SECONDS
 
     def ev(node: ast.AST):
         if time.monotonic() > deadline:
-            raise DataError(f"{what}: {expr!r} still evaluating after {MAX_SECONDS:g} s; refused")
+            raise DataError(f"{expr!r} still evaluating after {MAX_SECONDS:g} s; refused", param=what)
         if isinstance(node, ast.Expression):
             return ev(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
             if not isinstance(node.value, (str, bool)) and not abs(node.value) <= MAX_CONSTANT:
-                raise DataError(f"{what}: constant {_short(node.value)} in {expr!r} exceeds the limit of "
-                                f"{MAX_CONSTANT:g} in magnitude")
+                raise DataError(f"constant {_short(node.value)} in {expr!r} exceeds the limit of "
+                                f"{MAX_CONSTANT:g} in magnitude", param=what)
             return node.value
         if isinstance(node, ast.Name):
             if node.id not in columns:
-                raise SpecError(f"{what}: unknown column {node.id!r} (columns: {', '.join(columns)})")
+                raise SpecError(f"unknown column {node.id!r} (columns: {', '.join(columns)})", param=what)
             if used is not None:
                 used.add(aliases.get(node.id, node.id))
             return columns[node.id]
@@ -233,8 +234,8 @@ def evaluate(expr: str, columns: dict[str, np.ndarray], what: str, used: set[str
             if isinstance(node.op, ast.Pow):
                 size = np.abs(np.asarray(right, dtype=float))
                 if np.any(size > MAX_EXPONENT):  # checked before the power is taken
-                    raise DataError(f"{what}: exponent {float(np.nanmax(size)):g} in {expr!r} exceeds the limit of "
-                                    f"{MAX_EXPONENT:g} in magnitude")
+                    raise DataError(f"exponent {float(np.nanmax(size)):g} in {expr!r} exceeds the limit of "
+                                    f"{MAX_EXPONENT:g} in magnitude", param=what)
             return BINARY[type(node.op)](left, right)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             return -_num(ev(node.operand))
@@ -250,25 +251,25 @@ def evaluate(expr: str, columns: dict[str, np.ndarray], what: str, used: set[str
             left, left_node, out = ev(node.left), node.left, True
             for op, right_node in zip(node.ops, node.comparators, strict=False):
                 if type(op) not in COMPARE:
-                    raise SpecError(f"{what}: operator not allowed in {expr!r}")
+                    raise SpecError(f"operator not allowed in {expr!r}", param=what)
                 right = ev(right_node)
                 if _is_text(left) != _is_text(right):
                     text, number = (left_node, right_node) if _is_text(left) else (right_node, left_node)
-                    raise DataError(f"{what}: {_describe(text)} is text and {_describe(number)} a number; "
-                                    f"cannot compare them in {expr!r}")
+                    raise DataError(f"{_describe(text)} is text and {_describe(number)} a number; "
+                                    f"cannot compare them in {expr!r}", param=what)
                 out = np.logical_and(out, COMPARE[type(op)](left, right))
                 left, left_node = right, right_node
             return out
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS
                 and len(node.args) == 1 and not node.keywords):
             return FUNCTIONS[node.func.id](_num(ev(node.args[0])))
-        raise SpecError(f"{what}: {type(node).__name__} not allowed in {expr!r}")
+        raise SpecError(f"{type(node).__name__} not allowed in {expr!r}", param=what)
 
     def _num(v):
         if isinstance(v, np.ndarray) and v.dtype == object:
-            raise SpecError(f"{what}: arithmetic on a text column in {expr!r}")
+            raise SpecError(f"arithmetic on a text column in {expr!r}", param=what)
         if isinstance(v, str):
-            raise SpecError(f"{what}: arithmetic on text in {expr!r}")
+            raise SpecError(f"arithmetic on text in {expr!r}", param=what)
         if isinstance(v, (bool, int, float)):
             return np.float64(v)  # floating point: 1/0 is inf, (-1)**0.5 nan, never an exception or a huge int
         return v
@@ -284,7 +285,7 @@ def evaluate(expr: str, columns: dict[str, np.ndarray], what: str, used: set[str
         try:
             return ev(tree)
         except RecursionError:
-            raise SpecError(f"{what}: {expr[:40]!r}... nests too deeply") from None
+            raise SpecError(f"{expr[:40]!r}... nests too deeply", param=what) from None
 
 
 def prepare(columns: dict[str, np.ndarray], *, y: str, x: list[str], define: list[str] = (),
@@ -304,13 +305,13 @@ def prepare(columns: dict[str, np.ndarray], *, y: str, x: list[str], define: lis
         name, sep, expr = item.partition("=")
         name = name.strip()
         if not sep or not name.isidentifier():
-            raise SpecError(f"--define: expected NAME=EXPRESSION, got {item!r}")
+            raise SpecError(f"expected NAME=EXPRESSION, got {item!r}", param="define")
         columns[name] = _define(name, expr.strip(), columns, n)
     keep = np.ones(n, dtype=bool)
     for expr in where:
-        mask = evaluate(expr, columns, "--where")
+        mask = evaluate(expr, columns, "where")
         if np.asarray(mask).dtype != bool:
-            raise SpecError(f"--where: {expr!r} is not a condition")
+            raise SpecError(f"{expr!r} is not a condition", param="where")
         keep &= np.broadcast_to(mask, (n,))
     rows = np.flatnonzero(keep) + 2  # line numbers in the file (header is line 1)
     for name in [y, *x] + ([group] if group else []):
@@ -331,7 +332,7 @@ def prepare(columns: dict[str, np.ndarray], *, y: str, x: list[str], define: lis
             if warnings is not None:
                 names = ", ".join(dict.fromkeys([y, *x] + ([group] if group else [])))
                 warnings.append(f"{dropped.size} row(s) with a blank or non-finite cell in {names} dropped "
-                                f"(first: row {dropped[0] + 2}); --strict refuses them")
+                                f"(first: row {dropped[0] + 2}); strict mode refuses them")
             keep &= ~blank
             rows = np.flatnonzero(keep) + 2
     Y = columns[y][keep]
@@ -345,7 +346,7 @@ def prepare(columns: dict[str, np.ndarray], *, y: str, x: list[str], define: lis
         if bad.size:
             raise DataError(f"{path}: column {name!r} row {rows[bad[0]]}: {col[bad[0]]:g} is not positive")
     if drop_highest < 0:
-        raise SpecError(f"--drop-highest: must be non-negative, got {drop_highest}")
+        raise SpecError(f"must be non-negative, got {drop_highest}", param="drop_highest")
     if drop_highest:
         order = np.argsort(Y, kind="stable")[: max(len(Y) - drop_highest, 0)]
         order.sort()
@@ -364,14 +365,14 @@ def prepare(columns: dict[str, np.ndarray], *, y: str, x: list[str], define: lis
 def _define(name: str, expr: str, columns: dict[str, np.ndarray], n: int) -> np.ndarray:
     """The column NAME=EXPR: DataError naming the definition if it gives text, or a non-finite value at a row
     whose inputs are finite (a missing input stays missing, to be filtered by --where or reported by prepare)."""
-    what = f"--define {name}"
+    what = f"define {name}"
     used: set[str] = set()
     value = evaluate(expr, columns, what, used)
     if isinstance(value, str) or (isinstance(value, np.ndarray) and value.dtype == object):
-        raise DataError(f"{what}: {expr!r} gives text, not numbers")
+        raise DataError(f"{expr!r} gives text, not numbers", param=what)
     value = np.asarray(value)
     if value.dtype.kind not in "biuf":
-        raise DataError(f"{what}: {expr!r} gives {value.dtype} values, not real numbers")
+        raise DataError(f"{expr!r} gives {value.dtype} values, not real numbers", param=what)
     value = np.broadcast_to(value.astype(float), (n,)).copy()
     inputs_finite = np.ones(n, dtype=bool)
     for col in used:
@@ -379,7 +380,7 @@ def _define(name: str, expr: str, columns: dict[str, np.ndarray], n: int) -> np.
             inputs_finite &= np.isfinite(columns[col])
     bad = np.flatnonzero(inputs_finite & ~np.isfinite(value))
     if bad.size:
-        raise DataError(f"{what}: {expr!r} is {value[bad[0]]:g} (not finite) at row {bad[0] + 2}")
+        raise DataError(f"{expr!r} is {value[bad[0]]:g} (not finite) at row {bad[0] + 2}", param=what)
     return value
 
 

@@ -411,15 +411,15 @@ def _fit_law(
     progress=None,
 ) -> FitResult:
     if loss not in LOSSES:
-        raise SpecError(f"--loss: must be one of {', '.join(LOSSES)}, got {loss!r}")
+        raise SpecError(f"must be one of {', '.join(LOSSES)}, got {loss!r}", param="loss")
     if resample not in RESAMPLE:
-        raise SpecError(f"--resample: must be one of {', '.join(RESAMPLE)}, got {resample!r}")
+        raise SpecError(f"must be one of {', '.join(RESAMPLE)}, got {resample!r}", param="resample")
     if resample == "auto":
         # Residuals are exchangeable draws of the noise only under least squares: a robust or asymmetric loss
         # declares outliers or one-sided noise, whose residuals must stay at their own points.
         resample = "residuals" if loss == "ls" else "rows"
     if not delta > 0:
-        raise SpecError(f"--delta: must be positive, got {delta}")
+        raise SpecError(f"must be positive, got {delta}", param="delta")
     X, y = validate_xy(X, y)
     X = _as_matrix(X, law.inputs)
     warnings: list[str] = []

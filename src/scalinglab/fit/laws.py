@@ -272,7 +272,7 @@ def get_law(name: str) -> Law:
     try:
         return LAWS[name]
     except KeyError:
-        raise SpecError(f"--form: unknown law {name!r} (known: {', '.join(LAWS)}, auto)") from None
+        raise SpecError(f"unknown law {name!r} (known: {', '.join(LAWS)}, auto)", param="form") from None
 
 
 def derived_quantities(law: Law, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

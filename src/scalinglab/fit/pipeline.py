@@ -54,17 +54,17 @@ def check_fit_options(y: str | None, x: Sequence[str] | None, bootstrap: int, *,
                       compute: str | None = None) -> None:
     """The fit options that need no data, checked before the data are read."""
     if bootstrap < 0:
-        raise SpecError(f"--bootstrap: must be non-negative, got {bootstrap}")
+        raise SpecError(f"must be non-negative, got {bootstrap}", param="bootstrap")
     if not y or not x:
-        raise SpecError("--y and --x: name the loss column and at least one size column")
+        raise SpecError("name the loss column (y) and at least one size column (x)", param="y")
     if isinstance(x, str):
-        raise SpecError(f"--x: give a list of size columns, such as [{x!r}]")
+        raise SpecError(f"give a list of size columns, such as [{x!r}]", param="x")
     if len(x) > 2:
-        raise SpecError(f"--x: at most two size columns, got {len(x)}")
+        raise SpecError(f"at most two size columns, got {len(x)}", param="x")
     if len(x) == 2 and x[0] == x[1]:
-        raise SpecError(f"--x: {x[0]} given twice")
+        raise SpecError(f"{x[0]} given twice", param="x")
     if predicted is not None and not math.isfinite(predicted):
-        raise SpecError(f"--predicted: must be a finite number, got {predicted}")
+        raise SpecError(f"must be a finite number, got {predicted}", param="predicted")
     budgets(compute)
 
 
@@ -78,10 +78,11 @@ def budgets(compute: str | Sequence[float] | None) -> list[float] | None:
         try:
             budget = float(v)
         except (TypeError, ValueError):
-            raise SpecError(f"--compute: {str(v).strip()!r} is not a number; expected comma-separated budgets such "
-                            f"as 1e21,1e23, got {compute!r}") from None
+            raise SpecError(f"{str(v).strip()!r} is not a number; expected comma-separated budgets such "
+                            f"as 1e21,1e23, got {compute!r}", param="compute") from None
         if not (math.isfinite(budget) and budget > 0):
-            raise SpecError(f"--compute: budgets must be positive and finite, got {str(v).strip()!r} in {compute!r}")
+            raise SpecError(f"budgets must be positive and finite, got {str(v).strip()!r} in {compute!r}",
+                            param="compute")
         out.append(budget)
     return out
 
@@ -121,7 +122,7 @@ def analyse(data: Any, y: str | None, x: Sequence[str] | None, *, form: str | La
     given = budgets(compute) if len(x) == 2 else None
     law = form if isinstance(form, Law) else None if form == "auto" else get_law(form)
     if law is not None and law.inputs != len(x):
-        raise SpecError(f"--form: {law.name} takes {law.inputs} size column(s), --x gives {len(x)}")
+        raise SpecError(f"{law.name} takes {law.inputs} size column(s), x gives {len(x)}", param="form")
     data_warnings: list[str] = []
     columns = read_table(data, history=y if step is not None else None)
     if step is not None:

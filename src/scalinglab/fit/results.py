@@ -163,7 +163,7 @@ def load(path: str | os.PathLike) -> FitResult:
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise DataError(f"{path}: not a saved fit (not JSON)") from None
     if not isinstance(d, dict) or d.get("format") != FORMAT:
-        raise DataError(f"{path}: not a saved fit (no \"format\": \"{FORMAT}\"; write one with fit --save)")
+        raise DataError(f"{path}: not a saved fit (no \"format\": \"{FORMAT}\"; FitResult.save writes one)")
     if not isinstance(d.get("version"), int) or d["version"] > VERSION:
         raise DataError(f"{path}: saved fit version {d.get('version')!r}; this scalinglab reads up to {VERSION}")
     try:

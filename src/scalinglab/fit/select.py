@@ -24,9 +24,9 @@ def holdout_mask(X: np.ndarray, k: int) -> np.ndarray:
     key = X[:, 0] if X.shape[1] == 1 else X[:, 0] * X[:, 1]
     distinct = np.unique(key)
     if k < 0:
-        raise DataError(f"--holdout-largest: must be non-negative, got {k}")
+        raise DataError(f"must be non-negative, got {k}", param="holdout_largest")
     if k >= distinct.size - 1:
-        raise DataError(f"--holdout-largest: {k} of {distinct.size} distinct sizes leaves too few to fit")
+        raise DataError(f"{k} of {distinct.size} distinct sizes leaves too few to fit", param="holdout_largest")
     if k == 0:
         return np.zeros(len(X), dtype=bool)
     return key >= distinct[-k]

@@ -27,7 +27,7 @@ def check_out_dir(out: str | Path) -> Path:
     """``out`` as a folder to write into: refused (SpecError) when it exists and is not a folder."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise SpecError(f"--out: {out} exists and is not a folder")
+        raise SpecError(f"{out} exists and is not a folder", param="out")
     return out
 
 

@@ -63,8 +63,7 @@ def _distributed():
     try:
         import distributed
     except ImportError:
-        raise SpecError("--scheduler/--dask-local: needs Dask; install it with pip install 'scalinglab[dask]'") \
-            from None
+        raise SpecError("needs Dask; install it with pip install 'scalinglab[dask]'", param="scheduler") from None
     return distributed
 
 
@@ -73,11 +72,11 @@ def select_executor(workers: int | None = None, scheduler: str | None = None,
     """The executor the command-line options ask for, checked at once: None (``run_sweep``'s own local pool of
     ``workers``) or a Dask cluster (see ``dask_executor``), as a context manager."""
     if workers is not None and workers < 1:
-        raise SpecError(f"--workers: must be at least 1, got {workers}")
+        raise SpecError(f"must be at least 1, got {workers}", param="workers")
     if scheduler is None and local_workers is None:
         return nullcontext(None)
     if workers is not None:
-        raise SpecError("--workers: not with --scheduler or --dask-local (the cluster's workers run the seeds)")
+        raise SpecError("not with a Dask cluster (its workers run the seeds)", param="workers")
     return dask_executor(scheduler, local_workers)
 
 
@@ -89,11 +88,11 @@ def dask_executor(scheduler: str | None = None, local_workers: int | None = None
     LocalCluster has one thread per worker process and listens on loopback only; it is closed on exit.
     """
     if (scheduler is None) == (local_workers is None):
-        raise SpecError("--scheduler/--dask-local: give exactly one")
+        raise SpecError("give a scheduler address or a number of local Dask workers, not both", param="scheduler")
     if scheduler is not None and not ADDRESS.match(scheduler):
-        raise SpecError(f"--scheduler: expected an address like tcp://HOST:PORT, got {scheduler!r}")
+        raise SpecError(f"expected an address like tcp://HOST:PORT, got {scheduler!r}", param="scheduler")
     if local_workers is not None and local_workers < 1:
-        raise SpecError(f"--dask-local: must be at least 1 worker, got {local_workers}")
+        raise SpecError(f"must be at least 1 worker, got {local_workers}", param="local_workers")
     return _dask_executor(_distributed(), scheduler, local_workers, timeout)
 
 
@@ -113,7 +112,8 @@ def _dask_executor(distributed: Any, scheduler: str | None, local_workers: int |
         if cluster is not None:
             cluster.close()
         where = scheduler if scheduler is not None else "a local Dask cluster"
-        raise DataError(f"--scheduler: cannot connect to {where} ({' '.join(str(err).split())[:200]})") from None
+        raise DataError(f"cannot connect to {where} ({' '.join(str(err).split())[:200]})",
+                        param="scheduler" if scheduler is not None else "local_workers") from None
     try:
         yield client.get_executor()
     finally:

@@ -536,4 +536,4 @@ def check_resources(spec: Spec, limit_bytes: float | None = None) -> None:
     need, key, what = memory_estimate(spec)
     if need > limit:
         raise SpecError(f"{key}: the largest point needs about {need / 2**30:.3g} GiB ({what}), more than the "
-                        f"{limit / 2**30:.3g} GiB allowed (--max-memory)")
+                        f"{limit / 2**30:.3g} GiB allowed (the memory limit)")

@@ -22,7 +22,7 @@ def predict_exponents(X: np.ndarray, gram: Callable[[np.ndarray], np.ndarray], r
     "predicted": {"alpha_data", "alpha_model", "four_over_d"}}`` from inputs X and a Gram function."""
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] < 1000:
-        raise DataError(f"--n: predictions need at least 1000 points, got shape {X.shape}")
+        raise DataError(f"predictions need at least 1000 points (rows), got shape {X.shape}", param="X")
     geom = intrinsic_dimension(X, "twonn", n_boot=n_boot, rng=rng)
     halves = np.array_split(rng.permutation(X.shape[0]), 2)
     m = min(len(h) for h in halves)
