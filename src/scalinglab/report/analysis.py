@@ -142,9 +142,9 @@ def analyse(spec: dict[str, Any], measurements: list[Measurement], n_boot: int =
     the prediction from ``theory.slices`` (or why there is none). ``slice_verdicts``: every slice of the grid
     with its law and verdict. ``spec`` is the stored spec (a dict).
     """
-    if not measurements:
-        raise DataError(f"experiment {spec.get('name')!r}: no measurements stored yet; run it first")
     measurements = Grid.of(measurements)
+    if not len(measurements):
+        raise DataError(f"experiment {spec.get('name')!r}: no measurements stored yet; run it first")
     ds = [int(v) for v in measurements.data]
     ps = [int(v) for v in measurements.size]
     task_props, model_kind, model_props, problems = describe(spec)

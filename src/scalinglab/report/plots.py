@@ -13,6 +13,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from scalinglab.contracts import Measurement  # noqa: E402
+from scalinglab.fit.regimes import Grid  # noqa: E402
 from scalinglab.report.analysis import seed_summary  # noqa: E402
 
 LABELS = {
@@ -47,12 +48,11 @@ def loss_curves(measurements: list[Measurement], fits: dict[str, Any], axis: str
                 fx = np.geomspace(min(row["fit"]["x"]), max(row["fit"]["x"]), 40)
                 p = row["fit"]["params"]
                 ax.plot(fx, p["E"] + p["A"] * fx ** -p["alpha"], "--", color=color, lw=2, alpha=0.6)
-    limit = {}
-    for m in measurements:
-        x = m.data_size if axis == "data" else m.model_size
-        limit.setdefault(x, []).append(m.extra.get(limit_key, np.nan))
-    lx = np.array(sorted(limit))
-    ly = np.array([np.mean(limit[x]) for x in lx])
+    grid = Grid.of(measurements)  # the limit at each x: its mean over the points measured there
+    along = 1 if axis == "data" else 2
+    cube, measured = grid.extra(limit_key), ~np.isnan(grid.loss)
+    lx = grid.data if axis == "data" else grid.size
+    ly = np.array([np.mean(np.take(cube, i, axis=along)[np.take(measured, i, axis=along)]) for i in range(lx.size)])
     other_name = "P" if axis == "data" else "D"
     ax.plot(lx, ly, "k--", lw=1.2, label=f"{other_name} = inf (closed form)")
     ax.plot([], [], "--", color="gray", lw=2, alpha=0.6, label="fit E + A x^-a (variance-limited part)")
