@@ -149,14 +149,20 @@ class _Rows:
 
     def profile(self, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(cost, E, A) of each row at its own alpha (m,), the cost summed from the residuals themselves."""
-        b = np.exp(np.multiply.outer(-alpha, self.logx))
+        b = np.multiply.outer(-alpha, self.logx)
+        np.exp(b, out=b)
         b *= self.w
-        sbb, sab, sb1 = (b * b).sum(axis=1), (b * self.w).sum(axis=1), b.sum(axis=1)
+        sbb, sab, sb1 = _rowdot(b, b), _rowdot(b, self.w), b.sum(axis=1)
         E, A = _solve_offset(self.saa, sbb, sab, self.sa1, sb1, self.ymax)
         b *= A[:, None]
         b += E[:, None] * self.w
         b -= 1.0
-        return (b * b).sum(axis=1), E, A
+        return _rowdot(b, b), E, A
+
+
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot products of two (m, n) arrays, in one pass (no temporary)."""
+    return np.matmul(a[:, None, :], b[:, :, None])[:, 0, 0]
 
 
 def _fit_free_offset_rows(x: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -221,6 +227,51 @@ def fit_power_law(
     ``None`` fits it.
     """
     x = np.asarray(x, dtype=float)
+    return _drive(_fit_steps(x, y, offset, n_boot, rng), lambda means: _fit_free_offset_rows(x, means))
+
+
+def fit_power_laws(x: np.ndarray, ys: list[np.ndarray], *, offset: float | None = 0.0, n_boot: int = 1000,
+                   seed: int = 0, chunk: int = 1024) -> list[CurveFit | DataError]:
+    """:func:`fit_power_law` of many slices over the same sizes ``x``, each with its own generator
+    ``default_rng(seed)``: the same draws and the same fits, but the free-offset refits of every slice are solved
+    together (``chunk`` rows at a time). A slice that cannot be fitted gives its DataError in its place."""
+    x = np.asarray(x, dtype=float)
+    out: list[CurveFit | DataError | None] = [None] * len(ys)
+    pending = []
+    for i, y in enumerate(ys):
+        steps = _fit_steps(x, y, offset, n_boot, np.random.default_rng(seed))
+        try:
+            pending.append((i, steps, next(steps)))
+        except StopIteration as stop:
+            out[i] = stop.value
+        except DataError as err:
+            out[i] = err
+    if pending:
+        stacked = np.vstack([means for _, _, means in pending])
+        fitted = np.vstack([_fit_free_offset_rows(x, stacked[k:k + chunk]) for k in range(0, len(stacked), chunk)])
+        at = 0
+        for i, steps, means in pending:
+            try:
+                steps.send(fitted[at:at + len(means)])
+            except StopIteration as stop:
+                out[i] = stop.value
+            at += len(means)
+    return out  # type: ignore[return-value]
+
+
+def _drive(steps, refit):
+    """Run the steps of one fit, answering its request for free-offset refits with ``refit``."""
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(refit(request))
+    except StopIteration as stop:
+        return stop.value
+
+
+def _fit_steps(x: np.ndarray, y: np.ndarray, offset: float | None, n_boot: int, rng: np.random.Generator | None):
+    """The fit of :func:`fit_power_law` as a generator: it yields the bootstrap means that need a free-offset refit
+    (at most once), is sent their (E, A, alpha) rows, and returns the CurveFit."""
     y = np.atleast_2d(np.asarray(y, dtype=float))
     if y.shape[1] != x.size:
         raise DataError(f"fit: {x.size} sizes but curves of length {y.shape[1]}")
@@ -250,7 +301,7 @@ def fit_power_law(
             ok = np.all(means > 0, axis=1)
             boots = np.full((n_boot, 3), np.nan)
             if ok.any():
-                boots[ok] = _fit_free_offset_rows(x, means[ok])
+                boots[ok] = yield means[ok]
         else:
             boots = [fit(m) for m in means]
     boots = np.array(boots, dtype=float).reshape(-1, 3)

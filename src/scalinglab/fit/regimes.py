@@ -10,7 +10,7 @@ import numpy as np
 
 from scalinglab.contracts import Measurement
 from scalinglab.errors import DataError
-from scalinglab.fit.curves import CurveFit, fit_power_law
+from scalinglab.fit.curves import CurveFit, fit_power_law, fit_power_laws
 
 
 class RegimeLike(Protocol):
@@ -250,12 +250,27 @@ def curve_verdict(x: np.ndarray, curves: np.ndarray, *, limit: float | None = 0.
     the expectation), the interval from refitting the means of seeds resampled with replacement, widened for the
     number of seeds as in ``fit.estimate.fit_law``.
     """
-    from scalinglab.fit.estimate import small_sample_factor
-
     curves = np.atleast_2d(np.asarray(curves, dtype=float))
     fit = fit_power_law(np.asarray(x, dtype=float), curves, offset=limit, n_boot=n_boot, rng=rng)
+    return _curve_verdict(fit, curves.shape[0], predicted)
+
+
+def curve_verdicts(x: np.ndarray, curves: list[np.ndarray], *, limit: float | None = 0.0, n_boot: int = 500,
+                   seed: int = 0) -> list[Verdict | DataError]:
+    """:func:`curve_verdict` (no prediction) of many slices over the same sizes, each with ``default_rng(seed)``,
+    their bootstrap refits solved together (``fit.curves.fit_power_laws``); a DataError in place of a slice that
+    cannot be fitted."""
+    curves = [np.atleast_2d(np.asarray(c, dtype=float)) for c in curves]
+    fits = fit_power_laws(np.asarray(x, dtype=float), curves, offset=limit, n_boot=n_boot, seed=seed)
+    return [f if isinstance(f, DataError) else _curve_verdict(f, c.shape[0], None)
+            for f, c in zip(fits, curves, strict=True)]
+
+
+def _curve_verdict(fit: CurveFit, n_seeds: int, predicted: float | None) -> Verdict:
+    from scalinglab.fit.estimate import small_sample_factor
+
     alpha, (lo, hi) = fit.exponent, fit.ci95["alpha"]
-    widen = small_sample_factor(curves.shape[0], 1)
+    widen = small_sample_factor(n_seeds, 1)
     ci = (alpha - widen * (alpha - lo), alpha + widen * (hi - alpha))
     return _classify(alpha, widen * fit.se["alpha"], ci, predicted, fit)
 

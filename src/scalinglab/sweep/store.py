@@ -95,14 +95,17 @@ _INTEGER_COLUMNS = ("data_size", "model_size", "seed")
 _CHUNK = 65536  # rows fetched at a time
 
 
-def _bad_column(valid: bool) -> str:
+def _bad_column(valid: bool | None) -> str:
     """SQL for the first damaged column of a point row, or NULL: sizes and seeds integers, losses and time finite
     numbers (NaN is stored as NULL), extra a JSON object. CASE evaluates in order; with ``valid`` json_type only
-    sees text that json_valid passed (without, malformed JSON makes the query fail, one JSON parse less)."""
+    sees text that json_valid passed (without, malformed JSON makes the query fail, one JSON parse less); with
+    ``None`` the JSON of extra is not looked at."""
     whens = [f"WHEN typeof({c}) != 'integer' THEN '{c}'" for c in _INTEGER_COLUMNS]
     whens += [f"WHEN typeof({c}) NOT IN ('real', 'integer') OR abs({c}) > 1.7976931348623157e308 THEN '{c}'"
               for c in COLUMNS if c not in _INTEGER_COLUMNS]
     whens += ["WHEN typeof(extra) != 'text' THEN 'extra'"]
+    if valid is None:
+        return "CASE " + " ".join(whens) + " END"
     if valid:
         whens += ["WHEN NOT json_valid(extra) THEN 'extra'"]
     whens += ["WHEN json_type(extra) != 'object' THEN 'extra'"]
@@ -423,8 +426,17 @@ class Store:
         import numpy as np
 
         fingerprint = self.fingerprint_of(experiment)
-        keys = self._check_points(fingerprint)
-        parts = [np.array(chunk, dtype=float) for chunk in self._points(fingerprint, keys)]
+        try:  # the quick checks: columns by SQL, extra keys (a list has integer keys), values when converted
+            core = self._conn.execute(f"SELECT rowid FROM points WHERE fingerprint = ? AND {_bad_column(None)} "
+                                      "IS NOT NULL LIMIT 1", (fingerprint,)).fetchone()
+            keys = [k for (k,) in self._conn.execute("SELECT DISTINCT j.key FROM points p, json_each(p.extra) j "
+                                                     "WHERE p.fingerprint = ?", (fingerprint,))]
+            if core is not None or not all(isinstance(k, str) for k in keys):
+                raise ValueError
+            parts = [np.array(chunk, dtype=float) for chunk in self._points(fingerprint, keys)]
+        except (ValueError, TypeError, sqlite3.OperationalError):  # damaged: the full check names the row
+            self._check_points(fingerprint)
+            raise DataError(f"{self.path}: experiment {experiment!r}: a point that cannot be read") from None
         table = np.concatenate(parts) if parts else np.empty((0, len(COLUMNS) + len(keys)))
         out: dict[str, Any] = {c: table[:, i].astype(np.int64) if c in _INTEGER_COLUMNS else table[:, i].copy()
                                for i, c in enumerate(COLUMNS)}
