@@ -99,11 +99,11 @@ def _bad_column(valid: bool | None) -> str:
     """SQL for the first damaged column of a point row, or NULL: sizes and seeds integers, losses and time finite
     numbers (NaN is stored as NULL), extra a JSON object. CASE evaluates in order; with ``valid`` json_type only
     sees text that json_valid passed (without, malformed JSON makes the query fail, one JSON parse less); with
-    ``None`` the JSON of extra is not looked at."""
+    ``None`` the JSON of extra is not parsed (only that it starts as an object)."""
     whens = [f"WHEN typeof({c}) != 'integer' THEN '{c}'" for c in _INTEGER_COLUMNS]
     whens += [f"WHEN typeof({c}) NOT IN ('real', 'integer') OR abs({c}) > 1.7976931348623157e308 THEN '{c}'"
               for c in COLUMNS if c not in _INTEGER_COLUMNS]
-    whens += ["WHEN typeof(extra) != 'text' THEN 'extra'"]
+    whens += ["WHEN typeof(extra) != 'text' OR substr(ltrim(extra), 1, 1) != '{' THEN 'extra'"]  # not an object
     if valid is None:
         return "CASE " + " ".join(whens) + " END"
     if valid:
@@ -429,9 +429,10 @@ class Store:
         try:  # the quick checks: columns by SQL, extra keys (a list has integer keys), values when converted
             core = self._conn.execute(f"SELECT rowid FROM points WHERE fingerprint = ? AND {_bad_column(None)} "
                                       "IS NOT NULL LIMIT 1", (fingerprint,)).fetchone()
-            keys = [k for (k,) in self._conn.execute("SELECT DISTINCT j.key FROM points p, json_each(p.extra) j "
-                                                     "WHERE p.fingerprint = ?", (fingerprint,))]
-            if core is not None or not all(isinstance(k, str) for k in keys):
+            found = self._conn.execute("SELECT DISTINCT j.key, j.type FROM points p, json_each(p.extra) j "
+                                       "WHERE p.fingerprint = ?", (fingerprint,)).fetchall()
+            keys = list(dict.fromkeys(k for k, _ in found))
+            if core is not None or not all(isinstance(k, str) and t in ("integer", "real") for k, t in found):
                 raise ValueError
             parts = [np.array(chunk, dtype=float) for chunk in self._points(fingerprint, keys)]
         except (ValueError, TypeError, sqlite3.OperationalError):  # damaged: the full check names the row
