@@ -262,15 +262,20 @@ def curve_verdicts(x: np.ndarray, curves: list[np.ndarray], *, limit: float | No
     cannot be fitted."""
     curves = [np.atleast_2d(np.asarray(c, dtype=float)) for c in curves]
     fits = fit_power_laws(np.asarray(x, dtype=float), curves, offset=limit, n_boot=n_boot, seed=seed)
-    return [f if isinstance(f, DataError) else _curve_verdict(f, c.shape[0], None)
+    widen = {n: _widen(n) for n in {c.shape[0] for c in curves}}
+    return [f if isinstance(f, DataError) else _curve_verdict(f, c.shape[0], None, widen[c.shape[0]])
             for f, c in zip(fits, curves, strict=True)]
 
 
-def _curve_verdict(fit: CurveFit, n_seeds: int, predicted: float | None) -> Verdict:
+def _widen(n_seeds: int) -> float:
     from scalinglab.fit.estimate import small_sample_factor
 
+    return small_sample_factor(n_seeds, 1)
+
+
+def _curve_verdict(fit: CurveFit, n_seeds: int, predicted: float | None, widen: float | None = None) -> Verdict:
     alpha, (lo, hi) = fit.exponent, fit.ci95["alpha"]
-    widen = small_sample_factor(n_seeds, 1)
+    widen = _widen(n_seeds) if widen is None else widen
     ci = (alpha - widen * (alpha - lo), alpha + widen * (hi - alpha))
     return _classify(alpha, widen * fit.se["alpha"], ci, predicted, fit)
 
