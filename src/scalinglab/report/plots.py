@@ -92,7 +92,9 @@ def regime_panels(measurements: list[Measurement], fits: dict[str, Any], path: P
             continue
         f = r["fit"]
         x = np.array(f["x"])
-        ax.set_xticks(x)  # the grid sizes themselves: default log labels collide on less than a decade
+        # grid sizes themselves (default log labels collide on less than a decade), at most 6 of them: a label per
+        # size of a large grid is unreadable and costs seconds of layout
+        ax.set_xticks(_pick([float(v) for v in x], 6))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%d"))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         sx, mean, lo, hi = seed_summary(measurements, r["axis"], r["fixed"], [int(v) for v in x], r["subtract"])
