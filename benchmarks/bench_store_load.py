@@ -7,6 +7,10 @@ seconds and peak resident memory (``resource.getrusage`` of the child), and the 
 meanwhile. The bar: each under 10 s and 1 GB.
 
     .venv/bin/python benchmarks/bench_store_load.py [--dir DIR] [--out OUT] [--only fit,export,...] [--json FILE]
+        [--baseline SRC]
+
+``--baseline SRC`` runs each command first with the package from the source folder SRC (another checkout's
+``src``, for example ``git archive COMMIT src | tar -x -C BASE``), then with this one, side by side in one run.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ def build(path: Path) -> str:
     return spec.name
 
 
-def timed(args: list[str]) -> dict[str, float]:
+def timed(args: list[str], src: Path | None = None) -> dict[str, float]:
     """Wall seconds, CPU seconds, peak RSS in MB and exit status of one CLI call in a fresh process, and the CPU
     seconds other processes used meanwhile."""
     code = ("import resource, sys, runpy; sys.argv = ['scalinglab'] + sys.argv[1:]\n"
@@ -66,8 +70,10 @@ def timed(args: list[str]) -> dict[str, float]:
             "    print(r.ru_maxrss, r.ru_utime + r.ru_stime, file=sys.__stderr__)")
     foreign = ForeignLoad()
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "120"})
+    env = {**os.environ, "COLUMNS": "120"}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t
     last = proc.stderr.strip().splitlines()[-1].split() if proc.stderr.strip() else []
     rss, cpu = (int(last[0]) / 1024, float(last[1])) if len(last) == 2 else (float("nan"), float("nan"))
@@ -83,6 +89,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, help="folder for the commands' outputs (default: DIR/out)")
     ap.add_argument("--only", default="fit,export,check,report", help="commands to run: fit, export, check, report")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--baseline", type=Path, help="source folder of the baseline package, run beside this one")
     args = ap.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     store = args.dir / "load.sqlite"
@@ -99,19 +106,21 @@ def main() -> int:
     }
     only = {"fit": "fit --store", "export": "export", "check": "store check", "report": "report"}
     wanted = [only[k.strip()] for k in args.only.split(",")]
-    rows = {}
+    rows: dict[str, dict] = {}
+    here = Path(__file__).resolve().parents[1] / "src"
     for label, cmd in commands.items():
         if label not in wanted:
             continue
-        for p in (out / "points.csv", out / "fits.json"):
-            p.unlink(missing_ok=True)
-        if (out / "report").exists():
-            import shutil
-            shutil.rmtree(out / "report")
-        rows[label] = r = timed(cmd)
-        foreign = "?" if r["foreign_cpu_s"] is None else f"{r['foreign_cpu_s']:.1f}"
-        print(f"{label:12s} {r['wall_s']:7.1f} s wall  {r['cpu_s']:7.1f} s CPU  {r['peak_rss_mb']:7.0f} MB  "
-              f"exit {r['exit']}  (other processes: {foreign} CPU s)", flush=True)
+        for who, src in ([("baseline", args.baseline)] if args.baseline else []) + [("ours", here)]:
+            for p in (out / "points.csv", out / "fits.json"):
+                p.unlink(missing_ok=True)
+            if (out / "report").exists():
+                import shutil
+                shutil.rmtree(out / "report")
+            rows.setdefault(label, {})[who] = r = timed(cmd, src)
+            foreign = "?" if r["foreign_cpu_s"] is None else f"{r['foreign_cpu_s']:.1f}"
+            print(f"{label:12s} {who:8s} {r['wall_s']:7.1f} s wall  {r['cpu_s']:7.1f} s CPU  "
+                  f"{r['peak_rss_mb']:7.0f} MB  exit {r['exit']}  (other processes: {foreign} CPU s)", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"points": GRID * GRID * SEEDS, "rows": rows}, indent=2))
     return 0
