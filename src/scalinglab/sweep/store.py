@@ -333,7 +333,7 @@ class Store:
         """The first damaged point (of one fingerprint, or of the whole store) as one line naming its row and
         column, or None: a size or seed that is not an integer, a loss or time that is not a finite number, an
         ``extra`` that is not a JSON object of numbers. Found by SQL, without reading the rows into Python."""
-        return self._scan_points(fingerprint)[0]
+        return self._scan_points(fingerprint, ordered=False)[0]
 
     def _check_points(self, fingerprint: str | None) -> list[str]:
         """Raise DataError for the first damaged point (``point_problem``); else the keys of the extra metrics
@@ -343,9 +343,9 @@ class Store:
             raise DataError(f"{self.path}: {problem}; nothing read")
         return keys
 
-    def _scan_points(self, fingerprint: str | None) -> tuple[str | None, list[str]]:
-        """(first damaged point or None, extra metric keys in the order they first appear): two passes of SQL, one
-        over the columns, one over the parsed ``extra`` objects."""
+    def _scan_points(self, fingerprint: str | None, ordered: bool = True) -> tuple[str | None, list[str]]:
+        """(first damaged point or None, extra metric keys in the order they first appear, or in any order unless
+        ``ordered``): two passes of SQL, one over the columns, one over the parsed ``extra`` objects."""
         where, args = ("fingerprint = ?", (fingerprint,)) if fingerprint is not None else ("1", ())
         pwhere = "p.fingerprint = ?" if fingerprint is not None else "1"
         conn = self._conn
@@ -359,8 +359,10 @@ class Store:
         if bad is None:
             found = conn.execute(f"SELECT j.key, max(j.type NOT IN ('integer', 'real')) FROM points p, "
                                  f"json_each(p.extra) j WHERE {pwhere} GROUP BY j.key "
-                                 "ORDER BY min(p.rowid * 4294967296 + j.id)", args).fetchall()
-            keys = [k for k, _ in found]
+                                 "ORDER BY min(p.rowid * 4294967296 + j.id)", args).fetchall() if ordered else \
+                conn.execute(f"SELECT DISTINCT j.key, j.type NOT IN ('integer', 'real') FROM points p, "
+                             f"json_each(p.extra) j WHERE {pwhere}", args).fetchall()
+            keys = list(dict.fromkeys(k for k, _ in found))
             if any(flag for _, flag in found):
                 bad = conn.execute(f"SELECT p.rowid, 'extra' FROM points p, json_each(p.extra) j WHERE {pwhere} "
                                    "AND j.type NOT IN ('integer', 'real') LIMIT 1", args).fetchone()
