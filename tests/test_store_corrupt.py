@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -90,6 +91,20 @@ def test_the_clean_store_reads(clean_store, tmp_path):
     for args in _commands(path, tmp_path).values():
         assert invoke(*args, columns=200).exit_code == 0
     assert invoke("store", "check", path, columns=200).exit_code == 0
+
+
+def test_a_non_finite_extra_metric_is_stored_as_not_recorded(tmp_path):
+    """An extra metric that is NaN or infinite is written as JSON null (SQLite's JSON, which checks and reads the
+    rows, has no NaN) and read back as not recorded: absent from ``Measurement.extra``, NaN in the columns."""
+    from scalinglab.contracts import Measurement
+
+    path = tmp_path / "s.sqlite"
+    with Store(path) as s:
+        s.register("e", "fp", '{"name": "e"}')
+        s.add("e", "fp", [Measurement(8, 8, 0, 0.1, 0.2, 0.01, {"a": float("nan"), "b": 1.5, "c": float("inf")})])
+        (m,), cols = s.measurements("e"), s.columns("e")
+    assert m.extra == {"b": 1.5}
+    assert cols["extra"]["b"].tolist() == [1.5] and np.isnan(cols["extra"]["a"]).all()
 
 
 def test_columns_and_measurements_agree(clean_store):

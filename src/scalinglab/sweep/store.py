@@ -112,6 +112,15 @@ def _bad_column(valid: bool | None) -> str:
     return "CASE " + " ".join(whens) + " END"
 
 
+_NUMBER = "('integer', 'real', 'null')"  # the JSON types an extra metric may have (null: not recorded)
+
+
+def _extra_json(extra: dict[str, float]) -> str:
+    """``extra`` as standard JSON, a non-finite metric as null (read back as not recorded): SQLite's JSON
+    functions, which check and read the stored rows, refuse the NaN and Infinity tokens."""
+    return json.dumps({k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in extra.items()})
+
+
 def _short(value: Any, limit: int = 40) -> str:
     text = str(value)
     return text if len(text) <= limit else text[:limit] + "..."
@@ -332,7 +341,8 @@ class Store:
     def point_problem(self, fingerprint: str | None = None) -> str | None:
         """The first damaged point (of one fingerprint, or of the whole store) as one line naming its row and
         column, or None: a size or seed that is not an integer, a loss or time that is not a finite number, an
-        ``extra`` that is not a JSON object of numbers. Found by SQL, without reading the rows into Python."""
+        ``extra`` that is not a JSON object of numbers (or nulls: not recorded). Found by SQL, without reading
+        the rows into Python."""
         return self._scan_points(fingerprint, ordered=False)[0]
 
     def _check_points(self, fingerprint: str | None) -> list[str]:
@@ -357,15 +367,15 @@ class Store:
                                "bad IS NOT NULL LIMIT 1", args).fetchone()
         keys: list[str] = []
         if bad is None:
-            found = conn.execute(f"SELECT j.key, max(j.type NOT IN ('integer', 'real')) FROM points p, "
+            found = conn.execute(f"SELECT j.key, max(j.type NOT IN {_NUMBER}) FROM points p, "
                                  f"json_each(p.extra) j WHERE {pwhere} GROUP BY j.key "
                                  "ORDER BY min(p.rowid * 4294967296 + j.id)", args).fetchall() if ordered else \
-                conn.execute(f"SELECT DISTINCT j.key, j.type NOT IN ('integer', 'real') FROM points p, "
+                conn.execute(f"SELECT DISTINCT j.key, j.type NOT IN {_NUMBER} FROM points p, "
                              f"json_each(p.extra) j WHERE {pwhere}", args).fetchall()
             keys = list(dict.fromkeys(k for k, _ in found))
             if any(flag for _, flag in found):
                 bad = conn.execute(f"SELECT p.rowid, 'extra' FROM points p, json_each(p.extra) j WHERE {pwhere} "
-                                   "AND j.type NOT IN ('integer', 'real') LIMIT 1", args).fetchone()
+                                   f"AND j.type NOT IN {_NUMBER} LIMIT 1", args).fetchone()
         if bad is None:
             return None, keys
         rowid, column = bad
@@ -401,7 +411,7 @@ class Store:
         ms = check_finite(measurements)
         now = time.time()
         rows = [(point_key(fingerprint, m.data_size, m.model_size, m.seed), experiment, fingerprint, m.data_size,
-                 m.model_size, m.seed, m.train_loss, m.test_loss, m.wall_seconds, json.dumps(m.extra), now)
+                 m.model_size, m.seed, m.train_loss, m.test_loss, m.wall_seconds, _extra_json(m.extra), now)
                 for m in ms]
         with self.transaction() as c:
             before = c.total_changes
@@ -434,7 +444,7 @@ class Store:
             found = self._conn.execute("SELECT DISTINCT j.key, j.type FROM points p, json_each(p.extra) j "
                                        "WHERE p.fingerprint = ?", (fingerprint,)).fetchall()
             keys = list(dict.fromkeys(k for k, _ in found))
-            if core is not None or not all(isinstance(k, str) and t in ("integer", "real") for k, t in found):
+            if core is not None or not all(isinstance(k, str) and t in ("integer", "real", "null") for k, t in found):
                 raise ValueError
             parts = [np.array(chunk, dtype=float) for chunk in self._points(fingerprint, keys)]
         except (ValueError, TypeError, sqlite3.OperationalError):  # damaged: the full check names the row
@@ -594,7 +604,7 @@ class Store:
         if damaged:
             n_damaged = conn.execute(
                 f"SELECT COUNT(*) FROM points WHERE {_bad_column(True)} IS NOT NULL OR (json_valid(extra) AND "
-                "EXISTS (SELECT 1 FROM json_each(points.extra) j WHERE j.type NOT IN ('integer', 'real')))"
+                f"EXISTS (SELECT 1 FROM json_each(points.extra) j WHERE j.type NOT IN {_NUMBER}))"
             ).fetchone()[0]
             problems.append(f"{n_damaged} point(s) with a damaged value (non-finite or non-numeric, or an extra that "
                             f"is not a JSON object of numbers), the first: {damaged}")
