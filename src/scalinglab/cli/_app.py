@@ -164,10 +164,18 @@ def _report_failures(store, experiment: str) -> None:
         raise typer.Exit(1)
 
 
-def _analyse(store, experiment: str, n_boot: int = 1000) -> dict[str, Any]:
+def _analyse(store, experiment: str, n_boot: int = 1000, grid=None) -> dict[str, Any]:
+    """``report.analysis.analyse`` of a stored experiment (``grid``: its points, if already read)."""
     from scalinglab.report.analysis import analyse
 
-    return analyse(store.spec_of(experiment), store.measurements(experiment), n_boot=n_boot)
+    return analyse(store.spec_of(experiment), store.columns(experiment) if grid is None else grid, n_boot=n_boot)
+
+
+def _grid(store, experiment: str):
+    """A stored experiment's points as a ``fit.regimes.Grid``, read once as columns."""
+    from scalinglab.fit.regimes import Grid
+
+    return Grid.of(store.columns(experiment))
 
 
 def _print_regimes(fits: dict[str, Any]) -> None:

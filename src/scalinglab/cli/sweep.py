@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
+import os
 import re
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -19,6 +20,7 @@ from scalinglab.cli._app import (
     _analyse,
     _check_out_file,
     _executor_options,
+    _grid,
     _guard,
     _open_store,
     _print_regimes,
@@ -65,8 +67,9 @@ def demo(
         return
     with _open_store(out / "store.sqlite", create=True) as store:
         _run(spec, store, workers)
-        fits = _analyse(store, spec.name)
-        path = write_report(store.measurements(spec.name), fits, out)
+        grid = _grid(store, spec.name)
+        fits = _analyse(store, spec.name, grid=grid)
+        path = write_report(grid, fits, out)
     _print_regimes(fits)
     out_console.print(f"report: {path}\nfits:   {out / 'fits.json'}")
 
@@ -152,8 +155,9 @@ def report(
         raise SpecError(f"--bootstrap: must be non-negative, got {bootstrap}")
     check_out_dir(out)
     with _open_store(store, readonly=True) as st:
-        fits = _analyse(st, experiment, bootstrap)
-        path = write_report(st.measurements(experiment), fits, out)
+        grid = _grid(st, experiment)
+        fits = _analyse(st, experiment, bootstrap, grid)
+        path = write_report(grid, fits, out)
     _print_regimes(fits)
     out_console.print(Text(f"report: {path}"))
 
@@ -174,22 +178,51 @@ def export(
     if out is not None:
         _check_out_file(out, "--out")  # before the store is read
     with _open_store(store, readonly=True) as st:
-        rows = st.rows(experiment)
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    if format == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        header, chunks = st.iter_rows(experiment)  # every row checked before the first is written
+        if format == "parquet":
+            _write_parquet(header, chunks, out)
+            return
+        with _text_out(out) as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(header)
+            for chunk in chunks:
+                writer.writerows(chunk)
 
-        pq.write_table(pa.Table.from_pylist(rows), out)
-        return
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+
+@contextmanager
+def _text_out(out: Optional[Path]):
+    """Standard output, or ``out`` written beside it and renamed into place when complete (so a failed export
+    leaves no partial file)."""
     if out is None:
-        sys.stdout.write(buffer.getvalue())
-    else:
-        out.write_text(buffer.getvalue())
+        yield sys.stdout
+        return
+    tmp = out.with_name(out.name + ".partial")
+    try:
+        with open(tmp, "w", newline="") as f:
+            yield f
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_parquet(header: list[str], chunks, out: Path) -> None:
+    """Parquet, one row group a chunk: sizes and seeds int64, the rest float64 (an extra missing is null)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([(c, pa.string() if c == "experiment" else pa.int64() if c in ("data_size", "model_size",
+                                                                                     "seed") else pa.float64())
+                        for c in header])
+    tmp = out.with_name(out.name + ".partial")
+    try:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for chunk in chunks:
+                writer.write_table(pa.Table.from_arrays(
+                    [pa.array(col, type=t) for col, t in zip(zip(*chunk, strict=True), schema.types, strict=True)],
+                    schema=schema))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 store_app = typer.Typer(no_args_is_help=True, help="Verify and summarise a store.")

@@ -8,6 +8,8 @@ log-space least squares to first order), with E and A solved exactly for each ex
 from __future__ import annotations
 
 import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -94,7 +96,10 @@ def _profile(x: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarr
 
 
 def _profile_rows(x: np.ndarray, Y: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_profile` for many curves at once: ``Y`` (m, n_x), ``alphas`` (m, k) -> cost, E, A, each (m, k)."""
+    """:func:`_profile` for many curves at once: ``Y`` (m, n_x), ``alphas`` (m, k) -> cost, E, A, each (m, k).
+
+    The straightforward form, kept as the reference of the fast search below (``tests/test_fit_curves_fast.py``).
+    """
     w = 1.0 / Y  # (m, n)
     b = x[None, None, :] ** -alphas[:, :, None] * w[:, None, :]  # (m, k, n)
     saa = np.sum(w * w, axis=1)[:, None]
@@ -102,41 +107,97 @@ def _profile_rows(x: np.ndarray, Y: np.ndarray, alphas: np.ndarray) -> tuple[np.
     sab = np.einsum("mkn,mn->mk", b, w)
     sa1 = np.sum(w * Y * w, axis=1)[:, None]
     sb1 = np.einsum("mkn,mn->mk", b, Y * w)
+    E, A = _solve_offset(saa, sbb, sab, sa1, sb1, Y.max(axis=1)[:, None])
+    resid = E[:, :, None] * w[:, None, :] + A[:, :, None] * b - 1.0
+    return np.sum(resid**2, axis=2), E, A
+
+
+def _solve_offset(saa, sbb, sab, sa1, sb1, ymax):
+    """(E, A) of the weighted least squares E w + A b ~ 1 from its sums, E clipped to [0, ymax] (then A refitted)."""
     det = saa * sbb - sab**2
-    ymax = Y.max(axis=1)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         E = (sbb * sa1 - sab * sb1) / det
         A = (saa * sb1 - sab * sa1) / det
     clip = ~np.isfinite(E) | (E < 0) | (E > ymax)
     E = np.where(clip, np.clip(np.nan_to_num(E), 0.0, ymax), E)
     A = np.where(clip, (sb1 - E * sab) / sbb, A)
-    resid = E[:, :, None] * w[:, None, :] + A[:, :, None] * b - 1.0
-    return np.sum(resid**2, axis=2), E, A
+    return E, A
+
+
+_ALPHA_GRID = np.linspace(0.01, 4.0, 200)  # the exponents the free-offset search starts from
+
+
+class _Rows:
+    """The weighted sums of the profile that do not depend on alpha, for curves ``Y`` (m, n) over sizes ``x``."""
+
+    def __init__(self, x: np.ndarray, Y: np.ndarray):
+        self.logx = np.log(x)
+        self.w = 1.0 / Y
+        self.w2 = self.w * self.w
+        self.saa = self.w2.sum(axis=1)
+        self.sa1 = self.w.sum(axis=1)  # w * Y = 1
+        self.ymax = Y.max(axis=1)
+
+    def grid_cost(self, alphas: np.ndarray) -> np.ndarray:
+        """Cost (m, k) of every row at every alpha of one shared grid: the sums are matrix products and the cost is
+        expanded in them (sum (E w + A b - 1)^2 = E^2 saa + A^2 sbb + 2 E A sab - 2 E sa1 - 2 A sb1 + n). The
+        expansion loses ~1e-16 * n of the cost to cancellation, far below the cost's change between grid points;
+        it only picks the bracket, which :meth:`cost` then refines in the exact form."""
+        X = np.exp(np.multiply.outer(-alphas, self.logx))  # (k, n)
+        sbb, sab, sb1 = self.w2 @ (X * X).T, self.w2 @ X.T, self.w @ X.T
+        saa, sa1 = self.saa[:, None], self.sa1[:, None]
+        E, A = _solve_offset(saa, sbb, sab, sa1, sb1, self.ymax[:, None])
+        return E * E * saa + A * A * sbb + 2.0 * E * A * sab - 2.0 * E * sa1 - 2.0 * A * sb1 + self.logx.size
+
+    def profile(self, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cost, E, A) of each row at its own alpha (m,), the cost summed from the residuals themselves."""
+        b = np.multiply.outer(-alpha, self.logx)
+        np.exp(b, out=b)
+        b *= self.w
+        sbb, sab, sb1 = _rowdot(b, b), _rowdot(b, self.w), b.sum(axis=1)
+        E, A = _solve_offset(self.saa, sbb, sab, self.sa1, sb1, self.ymax)
+        b *= A[:, None]
+        b += E[:, None] * self.w
+        b -= 1.0
+        return _rowdot(b, b), E, A
+
+
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot products of two (m, n) arrays, in one pass (no temporary)."""
+    return np.matmul(a[:, None, :], b[:, :, None])[:, 0, 0]
 
 
 def _fit_free_offset_rows(x: np.ndarray, Y: np.ndarray) -> np.ndarray:
     """:func:`_fit_free_offset` for every row of ``Y`` at once: the same alpha grid, then a golden-section search
     in the bracket around each row's best grid point, run to the scalar search's tolerance (1e-8). Returns
-    (m, 3) rows of (E, A, alpha)."""
-    m = Y.shape[0]
-    grid = np.linspace(0.01, 4.0, 200)
-    cost, _, _ = _profile_rows(x, Y, np.broadcast_to(grid, (m, grid.size)))
-    k = np.argmin(cost, axis=1)
+    (m, 3) rows of (E, A, alpha). Rows are independent: fitting them in one call or several gives the same."""
+    rows = _Rows(np.asarray(x, dtype=float), Y)
+    grid = _ALPHA_GRID
+    k = np.argmin(rows.grid_cost(grid), axis=1)
     lo, hi = grid[np.maximum(k - 1, 0)], grid[np.minimum(k + 1, grid.size - 1)]
     g = (np.sqrt(5.0) - 1.0) / 2.0
     c, d = hi - g * (hi - lo), lo + g * (hi - lo)
-    fc = _profile_rows(x, Y, c[:, None])[0][:, 0]
-    fd = _profile_rows(x, Y, d[:, None])[0][:, 0]
-    while np.max(hi - lo) > 1e-8:
+    fc, fd = rows.profile(c)[0], rows.profile(d)[0]
+    for _ in range(_golden_steps(2.0 * (grid[1] - grid[0]))):  # every bracket is at most two grid steps wide
         left = fc < fd  # the minimum lies in [lo, d]: d becomes the new upper probe
         hi, lo = np.where(left, d, hi), np.where(left, lo, c)
         probe = np.where(left, hi - g * (hi - lo), lo + g * (hi - lo))
-        fp = _profile_rows(x, Y, probe[:, None])[0][:, 0]
+        fp = rows.profile(probe)[0]
         c, d, fc, fd = (np.where(left, probe, d), np.where(left, c, probe),
                         np.where(left, fp, fd), np.where(left, fc, fp))
     alpha = 0.5 * (lo + hi)
-    _, E, A = _profile_rows(x, Y, alpha[:, None])
-    return np.column_stack([E[:, 0], A[:, 0], alpha])
+    _, E, A = rows.profile(alpha)
+    return np.column_stack([E, A, alpha])
+
+
+def _golden_steps(width: float, tol: float = 1e-8) -> int:
+    """Golden-section steps that shrink a bracket of ``width`` to ``tol`` or less (each step keeps 0.618 of it)."""
+    g = (np.sqrt(5.0) - 1.0) / 2.0
+    n = 0
+    while width > tol:
+        width *= g
+        n += 1
+    return n
 
 
 def _fit_free_offset(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
@@ -169,6 +230,54 @@ def fit_power_law(
     power_law_offset under Huber: the two alphas differ on a curve with an offset (see ``fit_law``).
     """
     x = np.asarray(x, dtype=float)
+    return _drive(_fit_steps(x, y, offset, n_boot, rng), lambda means: _fit_free_offset_rows(x, means))
+
+
+def fit_power_laws(x: np.ndarray, ys: list[np.ndarray], *, offset: float | None = 0.0, n_boot: int = 1000,
+                   seed: int = 0, chunk: int = 1024) -> list[CurveFit | DataError]:
+    """:func:`fit_power_law` of many slices over the same sizes ``x``, each with its own generator
+    ``default_rng(seed)``: the same draws and the same fits, but the free-offset refits of every slice are solved
+    together (``chunk`` rows at a time, on up to 4 threads: rows are independent, so the result does not depend on
+    the thread count). A slice that cannot be fitted gives its DataError in its place."""
+    x = np.asarray(x, dtype=float)
+    out: list[CurveFit | DataError | None] = [None] * len(ys)
+    pending = []
+    for i, y in enumerate(ys):
+        steps = _fit_steps(x, y, offset, n_boot, np.random.default_rng(seed))
+        try:
+            pending.append((i, steps, next(steps)))
+        except StopIteration as stop:
+            out[i] = stop.value
+        except DataError as err:
+            out[i] = err
+    if pending:
+        stacked = np.vstack([means for _, _, means in pending])
+        with ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1))) as pool:  # numpy releases the GIL
+            fitted = np.vstack(list(pool.map(lambda k: _fit_free_offset_rows(x, stacked[k:k + chunk]),
+                                             range(0, len(stacked), chunk))))
+        at = 0
+        for i, steps, means in pending:
+            try:
+                steps.send(fitted[at:at + len(means)])
+            except StopIteration as stop:
+                out[i] = stop.value
+            at += len(means)
+    return out  # type: ignore[return-value]
+
+
+def _drive(steps, refit):
+    """Run the steps of one fit, answering its request for free-offset refits with ``refit``."""
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(refit(request))
+    except StopIteration as stop:
+        return stop.value
+
+
+def _fit_steps(x: np.ndarray, y: np.ndarray, offset: float | None, n_boot: int, rng: np.random.Generator | None):
+    """The fit of :func:`fit_power_law` as a generator: it yields the bootstrap means that need a free-offset refit
+    (at most once), is sent their (E, A, alpha) rows, and returns the CurveFit."""
     y = np.atleast_2d(np.asarray(y, dtype=float))
     if y.shape[1] != x.size:
         raise DataError(f"fit: {x.size} sizes but curves of length {y.shape[1]}")
@@ -193,12 +302,12 @@ def fit_power_law(
     n = y.shape[0]
     boots = []
     if n > 1 and n_boot > 0:
-        means = np.array([y[rng.integers(0, n, n)].mean(axis=0) for _ in range(n_boot)])
+        means = y[rng.integers(0, n, (n_boot, n))].mean(axis=1)  # the draws of n_boot calls of integers(0, n, n)
         if offset is None:  # every refit at once (the same search, vectorised over the resamples)
             ok = np.all(means > 0, axis=1)
             boots = np.full((n_boot, 3), np.nan)
             if ok.any():
-                boots[ok] = _fit_free_offset_rows(x, means[ok])
+                boots[ok] = yield means[ok]
         else:
             boots = [fit(m) for m in means]
     boots = np.array(boots, dtype=float).reshape(-1, 3)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
 
 from scalinglab.contracts import Measurement
 from scalinglab.errors import DataError
-from scalinglab.fit.curves import CurveFit, fit_power_law
+from scalinglab.fit.curves import CurveFit, fit_power_law, fit_power_laws
 
 
 class RegimeLike(Protocol):
@@ -59,32 +60,61 @@ class Grid:
 
     ``loss[s, i, j]`` is the test loss of seed ``seeds[s]`` at D = ``data[i]``, size = ``size[j]`` (NaN where not
     measured); ``extra(key)`` is the same cube of a recorded metric, built on first use. Built once from a list of
-    ``Measurement`` (``Grid.of`` returns a Grid unchanged), so a report over a large grid scans the list once
-    rather than once per slice.
+    ``Measurement``, or from columns of arrays (``sweep.store.Store.columns``: no object per point), so a report
+    over a large grid scans the points once rather than once per slice; ``Grid.of`` returns a Grid unchanged.
     """
 
     def __init__(self, measurements: list[Measurement]):
         self._ms = measurements
+        self._columns: Mapping[str, Any] | None = None
         n = len(measurements)
         d = np.fromiter((m.data_size for m in measurements), dtype=np.int64, count=n)
         p = np.fromiter((m.model_size for m in measurements), dtype=np.int64, count=n)
         s = np.fromiter((m.seed for m in measurements), dtype=np.int64, count=n)
+        self._index(d, p, s, np.fromiter((m.test_loss for m in measurements), dtype=float, count=n))
+
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, Any]) -> Grid:
+        """A Grid of columns ``data_size``, ``model_size``, ``seed``, ``train_loss``, ``test_loss``,
+        ``wall_seconds`` (arrays of one length) and ``extra`` (a dict of arrays, NaN where not recorded)."""
+        grid = cls.__new__(cls)
+        grid._ms = None
+        grid._columns = columns
+        grid._index(*(np.asarray(columns[c]) for c in ("data_size", "model_size", "seed", "test_loss")))
+        return grid
+
+    def _index(self, d: np.ndarray, p: np.ndarray, s: np.ndarray, loss: np.ndarray) -> None:
+        self._n = d.size
         self.data, di = np.unique(d, return_inverse=True)
         self.size, pi = np.unique(p, return_inverse=True)
         self.seeds, si = np.unique(s, return_inverse=True)
         self._at = (si, di, pi)
-        self.loss = self._cube(np.fromiter((m.test_loss for m in measurements), dtype=float, count=n))
+        self.loss = self._cube(loss.astype(float, copy=False))
         self._extra: dict[str, np.ndarray] = {}
 
     @classmethod
-    def of(cls, measurements: Grid | list[Measurement]) -> Grid:
-        return measurements if isinstance(measurements, Grid) else cls(measurements)
+    def of(cls, measurements: Grid | Mapping[str, Any] | list[Measurement]) -> Grid:
+        if isinstance(measurements, Grid):
+            return measurements
+        if isinstance(measurements, Mapping):
+            return cls.from_columns(measurements)
+        return cls(measurements)
 
     def __len__(self) -> int:
-        return len(self._ms)
+        return self._n
 
     def __iter__(self):
-        return iter(self._ms)
+        if self._ms is not None:
+            return iter(self._ms)
+        return self._measurements()
+
+    def _measurements(self):
+        cols = self._columns
+        names = ("data_size", "model_size", "seed", "train_loss", "test_loss", "wall_seconds")
+        values = [np.asarray(cols[c]).tolist() for c in names]
+        extra = {k: np.asarray(v, dtype=float) for k, v in cols.get("extra", {}).items()}
+        for i, row in enumerate(zip(*values, strict=True)):
+            yield Measurement(*row, {k: float(v[i]) for k, v in extra.items() if not np.isnan(v[i])})
 
     def _cube(self, values: np.ndarray) -> np.ndarray:
         cube = np.full((len(self.seeds), len(self.data), len(self.size)), np.nan)
@@ -94,9 +124,13 @@ class Grid:
     def extra(self, key: str) -> np.ndarray:
         """The cube of metric ``key`` (NaN where a point did not record it)."""
         if key not in self._extra:
-            nan = float("nan")
-            self._extra[key] = self._cube(np.fromiter((m.extra.get(key, nan) for m in self._ms), dtype=float,
-                                                      count=len(self._ms)))
+            if self._ms is None:
+                values = self._columns.get("extra", {}).get(key)
+                values = np.full(self._n, np.nan) if values is None else np.asarray(values, dtype=float)
+            else:
+                nan = float("nan")
+                values = np.fromiter((m.extra.get(key, nan) for m in self._ms), dtype=float, count=self._n)
+            self._extra[key] = self._cube(values)
         return self._extra[key]
 
     def slice(self, axis: str, fixed: int, xs: tuple[int, ...], values: np.ndarray | None = None) -> np.ndarray:
@@ -216,12 +250,32 @@ def curve_verdict(x: np.ndarray, curves: np.ndarray, *, limit: float | None = 0.
     the expectation), the interval from refitting the means of seeds resampled with replacement, widened for the
     number of seeds as in ``fit.estimate.fit_law``.
     """
-    from scalinglab.fit.estimate import small_sample_factor
-
     curves = np.atleast_2d(np.asarray(curves, dtype=float))
     fit = fit_power_law(np.asarray(x, dtype=float), curves, offset=limit, n_boot=n_boot, rng=rng)
+    return _curve_verdict(fit, curves.shape[0], predicted)
+
+
+def curve_verdicts(x: np.ndarray, curves: list[np.ndarray], *, limit: float | None = 0.0, n_boot: int = 500,
+                   seed: int = 0) -> list[Verdict | DataError]:
+    """:func:`curve_verdict` (no prediction) of many slices over the same sizes, each with ``default_rng(seed)``,
+    their bootstrap refits solved together (``fit.curves.fit_power_laws``); a DataError in place of a slice that
+    cannot be fitted."""
+    curves = [np.atleast_2d(np.asarray(c, dtype=float)) for c in curves]
+    fits = fit_power_laws(np.asarray(x, dtype=float), curves, offset=limit, n_boot=n_boot, seed=seed)
+    widen = {n: _widen(n) for n in {c.shape[0] for c in curves}}
+    return [f if isinstance(f, DataError) else _curve_verdict(f, c.shape[0], None, widen[c.shape[0]])
+            for f, c in zip(fits, curves, strict=True)]
+
+
+def _widen(n_seeds: int) -> float:
+    from scalinglab.fit.estimate import small_sample_factor
+
+    return small_sample_factor(n_seeds, 1)
+
+
+def _curve_verdict(fit: CurveFit, n_seeds: int, predicted: float | None, widen: float | None = None) -> Verdict:
     alpha, (lo, hi) = fit.exponent, fit.ci95["alpha"]
-    widen = small_sample_factor(curves.shape[0], 1)
+    widen = _widen(n_seeds) if widen is None else widen
     ci = (alpha - widen * (alpha - lo), alpha + widen * (hi - alpha))
     return _classify(alpha, widen * fit.se["alpha"], ci, predicted, fit)
 

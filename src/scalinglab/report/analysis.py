@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from scalinglab.contracts import Measurement
 from scalinglab.errors import DataError, ScalingLabError
 from scalinglab.fit.curves import fit_power_law
-from scalinglab.fit.regimes import Grid, curve_verdict, curves, fit_regime, fit_slices
+from scalinglab.fit.regimes import Grid, curve_verdict, curve_verdicts, curves, fit_regime, fit_slices
 from scalinglab.theory.bahri import four_regimes
 from scalinglab.theory.slices import VARIANCE_SEPARATION, SlicePrediction, predict_slice
 
@@ -95,6 +97,23 @@ def _slice_row(measurements: list[Measurement], name: str, axis: str, fixed: int
     The law is L = E + A x^-alpha with E the limit theory knows (``offset``, or the prediction's), else fitted.
     ``in_interval`` is whether the predicted exponent lies in the measured 95% interval (None: no prediction).
     """
+    row = _slice_head(name, axis, fixed, xs, prediction, subtract, offset, description)
+    offset = row["offset"]
+    curves_ = curves(measurements, "data" if axis == "data" else "model", fixed, tuple(xs), subtract)
+    if len(xs) < 3 or curves_.shape[0] == 0:
+        row["error"] = f"{row['description']}: needs at least 3 sizes measured on every point by some seed"
+        return row
+    try:
+        verdict = curve_verdict(np.array(xs, dtype=float), curves_, limit=offset, predicted=row["predicted"],
+                                n_boot=n_boot, rng=np.random.default_rng(0))
+    except DataError as err:
+        verdict = err
+    return _slice_verdict(row, xs, curves_, verdict)
+
+
+def _slice_head(name: str, axis: str, fixed: int, xs: list[int], prediction: SlicePrediction | None,
+                subtract: str | None, offset: float | None, description: str | None) -> dict[str, Any]:
+    """A slice row before its fit: what it is, its law and its prediction."""
     size = "D" if axis == "data" else "N"
     other = "N" if axis == "data" else "D"
     description = description or f"L({size}) at {other} = {fixed}"
@@ -110,15 +129,13 @@ def _slice_row(measurements: list[Measurement], name: str, axis: str, fixed: int
     row["prediction"] = None if prediction is None else prediction.to_dict()
     row["predicted"] = None if prediction is None else prediction.exponent
     row["prediction_source"] = "" if prediction is None else prediction.source
-    curves_ = curves(measurements, "data" if axis == "data" else "model", fixed, tuple(xs), subtract)
-    if len(xs) < 3 or curves_.shape[0] == 0:
-        row["error"] = f"{description}: needs at least 3 sizes measured on every point by some seed"
-        return row
-    try:
-        verdict = curve_verdict(np.array(xs, dtype=float), curves_, limit=offset, predicted=row["predicted"],
-                                n_boot=n_boot, rng=np.random.default_rng(0))
-    except DataError as err:
-        row["error"] = f"{description}: {err}"
+    return row
+
+
+def _slice_verdict(row: dict[str, Any], xs: list[int], curves_: np.ndarray, verdict: Any) -> dict[str, Any]:
+    """``row`` completed with its verdict (or the DataError of its fit)."""
+    if isinstance(verdict, DataError):
+        row["error"] = f"{row['description']}: {verdict}"
         return row
     fit = verdict.fit
     fx = np.geomspace(min(xs), max(xs), 40)
@@ -133,7 +150,26 @@ def _slice_row(measurements: list[Measurement], name: str, axis: str, fixed: int
     return row
 
 
-def analyse(spec: dict[str, Any], measurements: list[Measurement], n_boot: int = 1000) -> dict[str, Any]:
+def _slice_verdicts(measurements: Grid, axis: str, others: list[int], xs: list[int], n_boot: int) -> list[dict]:
+    """The verdict of every slice along ``axis`` (E fitted, no prediction), as :func:`_slice_row` gives it, the
+    bootstrap refits of all slices solved together."""
+    rows, todo = [], []
+    for other in others:
+        row = _slice_head(f"{axis}@{other}", axis, other, xs, None, None, None, None)
+        y = curves(measurements, "data" if axis == "data" else "model", other, tuple(xs))
+        rows.append(row)
+        if y.shape[0] == 0:
+            row["error"] = f"{row['description']}: needs at least 3 sizes measured on every point by some seed"
+        else:
+            todo.append((row, y))
+    verdicts = curve_verdicts(np.array(xs, dtype=float), [y for _, y in todo], limit=None, n_boot=n_boot)
+    for (row, y), verdict in zip(todo, verdicts, strict=True):
+        _slice_verdict(row, xs, y, verdict)
+    return rows
+
+
+def analyse(spec: dict[str, Any], measurements: Grid | list[Measurement] | Mapping[str, Any],
+            n_boot: int = 1000) -> dict[str, Any]:
     """Measured, fitted and predicted for any stored experiment (the content of fits.json and the report).
 
     ``rows``: the slices theory speaks about (for the teacher-student random-feature model its four regimes,
@@ -142,9 +178,16 @@ def analyse(spec: dict[str, Any], measurements: list[Measurement], n_boot: int =
     the prediction from ``theory.slices`` (or why there is none). ``slice_verdicts``: every slice of the grid
     with its law and verdict. ``spec`` is the stored spec (a dict).
     """
-    if not measurements:
-        raise DataError(f"experiment {spec.get('name')!r}: no measurements stored yet; run it first")
     measurements = Grid.of(measurements)
+    if not len(measurements):
+        raise DataError(f"experiment {spec.get('name')!r}: no measurements stored yet; run it first")
+    # Hundreds of slice fits of small matrix products: one BLAS thread is as fast as several on an idle machine and
+    # does not stall (threads waiting on each other) when other processes hold the cores.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _analyse(spec, measurements, n_boot)
+
+
+def _analyse(spec: dict[str, Any], measurements: Grid, n_boot: int) -> dict[str, Any]:
     ds = [int(v) for v in measurements.data]
     ps = [int(v) for v in measurements.size]
     task_props, model_kind, model_props, problems = describe(spec)
@@ -201,8 +244,7 @@ def analyse(spec: dict[str, Any], measurements: list[Measurement], n_boot: int =
     for axis, key, others, xs in (("data", "vs_data", ps, ds), ("size", "vs_size", ds, ps)):
         if len(xs) < 3:
             continue
-        for other in others:
-            row = _slice_row(measurements, f"{axis}@{other}", axis, other, xs, None, n_boot=min(n_boot, 200))
+        for row in _slice_verdicts(measurements, axis, others, xs, min(n_boot, 200)):
             if "error" not in row:
                 verdicts[key].append({k: row[k] for k in ("fixed", "exponent", "ci95", "regime", "z_vs_1")}
                                      | {"E": row["fit"]["params"]["E"]})

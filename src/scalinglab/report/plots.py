@@ -10,6 +10,7 @@ import matplotlib.ticker
 import numpy as np
 
 from scalinglab.contracts import Measurement  # noqa: E402
+from scalinglab.fit.regimes import Grid  # noqa: E402
 from scalinglab.report.analysis import seed_summary  # noqa: E402
 
 LABELS = {
@@ -44,12 +45,11 @@ def loss_curves(measurements: list[Measurement], fits: dict[str, Any], axis: str
                 fx = np.geomspace(min(row["fit"]["x"]), max(row["fit"]["x"]), 40)
                 p = row["fit"]["params"]
                 ax.plot(fx, p["E"] + p["A"] * fx ** -p["alpha"], "--", color=color, lw=2, alpha=0.6)
-    limit = {}
-    for m in measurements:
-        x = m.data_size if axis == "data" else m.model_size
-        limit.setdefault(x, []).append(m.extra.get(limit_key, np.nan))
-    lx = np.array(sorted(limit))
-    ly = np.array([np.mean(limit[x]) for x in lx])
+    grid = Grid.of(measurements)  # the limit at each x: its mean over the points measured there
+    along = 1 if axis == "data" else 2
+    cube, measured = grid.extra(limit_key), ~np.isnan(grid.loss)
+    lx = grid.data if axis == "data" else grid.size
+    ly = np.array([np.mean(np.take(cube, i, axis=along)[np.take(measured, i, axis=along)]) for i in range(lx.size)])
     other_name = "P" if axis == "data" else "D"
     ax.plot(lx, ly, "k--", lw=1.2, label=f"{other_name} = inf (closed form)")
     ax.plot([], [], "--", color="gray", lw=2, alpha=0.6, label="fit E + A x^-a (variance-limited part)")
@@ -89,7 +89,9 @@ def regime_panels(measurements: list[Measurement], fits: dict[str, Any], path: P
             continue
         f = r["fit"]
         x = np.array(f["x"])
-        ax.set_xticks(x)  # the grid sizes themselves: default log labels collide on less than a decade
+        # grid sizes themselves (default log labels collide on less than a decade), at most 6 of them: a label per
+        # size of a large grid is unreadable and costs seconds of layout
+        ax.set_xticks(_pick([float(v) for v in x], 6))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%d"))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         sx, mean, lo, hi = seed_summary(measurements, r["axis"], r["fixed"], [int(v) for v in x], r["subtract"])

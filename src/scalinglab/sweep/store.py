@@ -91,6 +91,41 @@ REQUIRED = {
 }
 
 
+_INTEGER_COLUMNS = ("data_size", "model_size", "seed")
+_CHUNK = 65536  # rows fetched at a time
+
+
+def _bad_column(valid: bool | None) -> str:
+    """SQL for the first damaged column of a point row, or NULL: sizes and seeds integers, losses and time finite
+    numbers (NaN is stored as NULL), extra a JSON object. CASE evaluates in order; with ``valid`` json_type only
+    sees text that json_valid passed (without, malformed JSON makes the query fail, one JSON parse less); with
+    ``None`` the JSON of extra is not parsed (only that it starts as an object)."""
+    whens = [f"WHEN typeof({c}) != 'integer' THEN '{c}'" for c in _INTEGER_COLUMNS]
+    whens += [f"WHEN typeof({c}) NOT IN ('real', 'integer') OR abs({c}) > 1.7976931348623157e308 THEN '{c}'"
+              for c in COLUMNS if c not in _INTEGER_COLUMNS]
+    whens += ["WHEN typeof(extra) != 'text' OR substr(ltrim(extra), 1, 1) != '{' THEN 'extra'"]  # not an object
+    if valid is None:
+        return "CASE " + " ".join(whens) + " END"
+    if valid:
+        whens += ["WHEN NOT json_valid(extra) THEN 'extra'"]
+    whens += ["WHEN json_type(extra) != 'object' THEN 'extra'"]
+    return "CASE " + " ".join(whens) + " END"
+
+
+_NUMBER = "('integer', 'real', 'null')"  # the JSON types an extra metric may have (null: not recorded)
+
+
+def _extra_json(extra: dict[str, float]) -> str:
+    """``extra`` as standard JSON, a non-finite metric as null (read back as not recorded): SQLite's JSON
+    functions, which check and read the stored rows, refuse the NaN and Infinity tokens."""
+    return json.dumps({k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in extra.items()})
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def point_key(fingerprint: str, data_size: int, model_size: int, seed: int) -> str:
     """The store key of one grid point: a hash of the spec fingerprint and (D, size, seed)."""
     return hashlib.sha256(f"{fingerprint}:{data_size}:{model_size}:{seed}".encode()).hexdigest()[:32]
@@ -268,22 +303,100 @@ class Store:
 
     @_database_errors
     def experiments(self) -> list[str]:
+        self._check_experiments()
         return [r[0] for r in self._conn.execute("SELECT name FROM experiments ORDER BY created, name")]
 
     @_database_errors
     def spec_of(self, name: str) -> dict[str, Any]:
-        return json.loads(self._experiment(name)[1])
+        return json.loads(self._experiment(name)[1])  # an object: _check_experiments
 
     def fingerprint_of(self, name: str) -> str:
         return self._experiment(name)[0]
 
     @_database_errors
     def _experiment(self, name: str) -> tuple[str, str]:
+        self._check_experiments()
         row = self._conn.execute("SELECT fingerprint, spec FROM experiments WHERE name = ?", (name,)).fetchone()
         if row is None:
             known = ", ".join(self.experiments()) or "none"
             raise DataError(f"experiment {name!r}: not in {self.path} (experiments: {known})")
         return row
+
+    # --- the one check of stored row contents: every read of rows goes through these -------------------------
+
+    def _check_experiments(self) -> None:
+        """DataError naming the row and column of the first experiment whose name, fingerprint or spec is damaged
+        (not text, or a spec that is not a JSON object)."""
+        bad = self._conn.execute(
+            "SELECT rowid, quote(name), CASE WHEN typeof(name) != 'text' THEN 'name' "
+            "WHEN typeof(fingerprint) != 'text' THEN 'fingerprint' WHEN typeof(spec) != 'text' OR NOT json_valid(spec) "
+            "THEN 'spec' WHEN json_type(spec) != 'object' THEN 'spec' END AS bad FROM experiments "
+            "WHERE bad IS NOT NULL LIMIT 1").fetchone()
+        if bad is not None:
+            rowid, name, column = bad
+            what = "not a JSON object" if column == "spec" else "not text"
+            raise DataError(f"{self.path}: table experiments, row {rowid} (name {_short(name)}): column {column} is "
+                            f"damaged ({what}); nothing read")
+
+    def point_problem(self, fingerprint: str | None = None) -> str | None:
+        """The first damaged point (of one fingerprint, or of the whole store) as one line naming its row and
+        column, or None: a size or seed that is not an integer, a loss or time that is not a finite number, an
+        ``extra`` that is not a JSON object of numbers (or nulls: not recorded). Found by SQL, without reading
+        the rows into Python."""
+        return self._scan_points(fingerprint, ordered=False)[0]
+
+    def _check_points(self, fingerprint: str | None) -> list[str]:
+        """Raise DataError for the first damaged point (``point_problem``); else the keys of the extra metrics
+        stored, in the order they first appear."""
+        problem, keys = self._scan_points(fingerprint)
+        if problem is not None:
+            raise DataError(f"{self.path}: {problem}; nothing read")
+        return keys
+
+    def _scan_points(self, fingerprint: str | None, ordered: bool = True) -> tuple[str | None, list[str]]:
+        """(first damaged point or None, extra metric keys in the order they first appear, or in any order unless
+        ``ordered``): two passes of SQL, one over the columns, one over the parsed ``extra`` objects."""
+        where, args = ("fingerprint = ?", (fingerprint,)) if fingerprint is not None else ("1", ())
+        pwhere = "p.fingerprint = ?" if fingerprint is not None else "1"
+        conn = self._conn
+        try:  # json_type raises on malformed JSON: then the slower query with json_valid finds the row
+            bad = conn.execute(f"SELECT rowid, {_bad_column(False)} AS bad FROM points WHERE {where} AND "
+                               "bad IS NOT NULL LIMIT 1", args).fetchone()
+        except sqlite3.OperationalError:
+            bad = conn.execute(f"SELECT rowid, {_bad_column(True)} AS bad FROM points WHERE {where} AND "
+                               "bad IS NOT NULL LIMIT 1", args).fetchone()
+        keys: list[str] = []
+        if bad is None:
+            found = conn.execute(f"SELECT j.key, max(j.type NOT IN {_NUMBER}) FROM points p, "
+                                 f"json_each(p.extra) j WHERE {pwhere} GROUP BY j.key "
+                                 "ORDER BY min(p.rowid * 4294967296 + j.id)", args).fetchall() if ordered else \
+                conn.execute(f"SELECT DISTINCT j.key, j.type NOT IN {_NUMBER} FROM points p, "
+                             f"json_each(p.extra) j WHERE {pwhere}", args).fetchall()
+            keys = list(dict.fromkeys(k for k, _ in found))
+            if any(flag for _, flag in found):
+                bad = conn.execute(f"SELECT p.rowid, 'extra' FROM points p, json_each(p.extra) j WHERE {pwhere} "
+                                   f"AND j.type NOT IN {_NUMBER} LIMIT 1", args).fetchone()
+        if bad is None:
+            return None, keys
+        rowid, column = bad
+        value, d, p, seed = conn.execute(f"SELECT quote({column}), quote(data_size), quote(model_size), quote(seed) "
+                                         "FROM points WHERE rowid = ?", (rowid,)).fetchone()
+        what = "not a JSON object of numbers" if column == "extra" else (
+            "not an integer" if column in _INTEGER_COLUMNS else "not a finite number")
+        return (f"table points, row {rowid} (D={_short(d)}, size={_short(p)}, seed={_short(seed)}): column {column} "
+                f"is {_short(value)}, {what}"), keys
+
+    def _points(self, fingerprint: str, keys: list[str], order: bool = False) -> Iterator[list[tuple]]:
+        """Chunks of rows (D, size, seed, train loss, test loss, wall seconds, then each extra metric of ``keys`` or
+        None) of one fingerprint, checked first by ``_check_points``; ordered by (seed, D, size) if ``order``."""
+        for key in keys:
+            if '"' in key:
+                raise DataError(f'{self.path}: table points: extra metric name {key!r} contains a \'"\'')
+        extras = "".join(f", json_extract(extra, '$.\"{k}\"')" for k in keys)
+        cur = self._conn.execute(f"SELECT {', '.join(COLUMNS)}{extras} FROM points WHERE fingerprint = ?"
+                                 + (" ORDER BY seed, data_size, model_size" if order else ""), (fingerprint,))
+        while chunk := cur.fetchmany(_CHUNK):
+            yield chunk
 
     @_database_errors
     def existing_keys(self, fingerprint: str) -> set[str]:
@@ -298,7 +411,7 @@ class Store:
         ms = check_finite(measurements)
         now = time.time()
         rows = [(point_key(fingerprint, m.data_size, m.model_size, m.seed), experiment, fingerprint, m.data_size,
-                 m.model_size, m.seed, m.train_loss, m.test_loss, m.wall_seconds, json.dumps(m.extra), now)
+                 m.model_size, m.seed, m.train_loss, m.test_loss, m.wall_seconds, _extra_json(m.extra), now)
                 for m in ms]
         with self.transaction() as c:
             before = c.total_changes
@@ -313,12 +426,62 @@ class Store:
     def measurements(self, experiment: str) -> list[Measurement]:
         """Every stored measurement of an experiment (found by its fingerprint), ordered by (seed, D, size)."""
         fingerprint = self.fingerprint_of(experiment)
-        cur = self._conn.execute(
-            "SELECT data_size, model_size, seed, train_loss, test_loss, wall_seconds, extra FROM points "
-            "WHERE fingerprint = ? ORDER BY seed, data_size, model_size",
-            (fingerprint,),
-        )
-        return [Measurement(d, s, seed, tr, te, w, json.loads(ex)) for d, s, seed, tr, te, w, ex in cur]
+        keys = self._check_points(fingerprint)
+        return [Measurement(*row[:6], {k: v for k, v in zip(keys, row[6:], strict=True) if v is not None})
+                for chunk in self._points(fingerprint, keys, order=True) for row in chunk]
+
+    @_database_errors
+    def columns(self, experiment: str) -> dict[str, Any]:
+        """Every stored point of an experiment as arrays, without a Measurement per point (``fit.regimes.Grid.of``
+        takes it): ``data_size``, ``model_size``, ``seed`` (int64), ``train_loss``, ``test_loss``, ``wall_seconds``
+        (float64), and ``extra``, a dict of float64 arrays, one per metric (NaN where a point did not record it)."""
+        import numpy as np
+
+        fingerprint = self.fingerprint_of(experiment)
+        try:  # the quick checks: columns by SQL, extra keys (a list has integer keys), values when converted
+            core = self._conn.execute(f"SELECT rowid FROM points WHERE fingerprint = ? AND {_bad_column(None)} "
+                                      "IS NOT NULL LIMIT 1", (fingerprint,)).fetchone()
+            found = self._conn.execute("SELECT DISTINCT j.key, j.type FROM points p, json_each(p.extra) j "
+                                       "WHERE p.fingerprint = ?", (fingerprint,)).fetchall()
+            keys = list(dict.fromkeys(k for k, _ in found))
+            if core is not None or not all(isinstance(k, str) and t in ("integer", "real", "null") for k, t in found):
+                raise ValueError
+            parts = [np.array(chunk, dtype=float) for chunk in self._points(fingerprint, keys)]
+        except (ValueError, TypeError, sqlite3.OperationalError):  # damaged: the full check names the row
+            self._check_points(fingerprint)
+            raise DataError(f"{self.path}: experiment {experiment!r}: a point that cannot be read") from None
+        table = np.concatenate(parts) if parts else np.empty((0, len(COLUMNS) + len(keys)))
+        out: dict[str, Any] = {c: table[:, i].astype(np.int64) if c in _INTEGER_COLUMNS else table[:, i].copy()
+                               for i, c in enumerate(COLUMNS)}
+        out["extra"] = {k: table[:, len(COLUMNS) + i].copy() for i, k in enumerate(keys)}
+        return out
+
+    @_database_errors
+    def iter_rows(self, experiment: str | None = None) -> tuple[list[str], Iterator[list[tuple]]]:
+        """(header, chunks of rows) for export, one row per measurement with the extra metrics as columns (None
+        where a point did not record one), read a chunk at a time; every experiment is checked before the first
+        row is given."""
+        names = [experiment] if experiment else self.experiments()
+        fingerprints = [self.fingerprint_of(name) for name in names]
+        keys = [self._check_points(fp) for fp in fingerprints]
+        header = list(dict.fromkeys(["experiment", *COLUMNS, *(k for ks in keys for k in ks)]))
+
+        def chunks() -> Iterator[list[tuple]]:
+            for name, fp, ks in zip(names, fingerprints, keys, strict=True):
+                at = [header.index(k) for k in ks]
+                for chunk in self._points(fp, ks, order=True):
+                    if at == list(range(len(COLUMNS) + 1, len(header))):
+                        yield [(name, *row) for row in chunk]
+                        continue
+                    rows = []
+                    for row in chunk:
+                        out = [name, *row[:6]] + [None] * (len(header) - 7)
+                        for i, v in zip(at, row[6:], strict=True):
+                            out[i] = v
+                        rows.append(tuple(out))
+                    yield rows
+
+        return header, chunks()
 
     def rows(self, experiment: str | None = None) -> list[dict[str, Any]]:
         """Flat rows (one per measurement, extra metrics as columns) for export."""
@@ -405,34 +568,53 @@ class Store:
         conn = self._conn
         integrity = [line for r in conn.execute("PRAGMA integrity_check(20)") for line in r[0].splitlines()
                      if line.strip() and not line.startswith("***")]
-        bad_keys = sum(key != point_key(fp, d, p, s) for key, fp, d, p, s in conn.execute(
-            "SELECT key, fingerprint, data_size, model_size, seed FROM points"))
-        non_finite = conn.execute(
-            "SELECT COUNT(*) FROM points WHERE abs(train_loss) > 1e308 OR abs(test_loss) > 1e308 "
-            "OR abs(wall_seconds) > 1e308 OR typeof(test_loss) != 'real' OR typeof(train_loss) != 'real'"
-        ).fetchone()[0]
+        bad_keys = 0
+        for (fp,) in conn.execute("SELECT DISTINCT fingerprint FROM points").fetchall():
+            bad_keys += sum(key != point_key(fp, d, p, s) for key, d, p, s in conn.execute(
+                "SELECT key, data_size, model_size, seed FROM points WHERE fingerprint = ?", (fp,)))
+        damaged = self.point_problem()
         orphans = conn.execute("SELECT COUNT(*) FROM points WHERE fingerprint NOT IN "
                                "(SELECT fingerprint FROM experiments)").fetchone()[0]
-        experiments = []
-        rows = conn.execute("SELECT name, fingerprint, spec FROM experiments ORDER BY created, name").fetchall()
+        experiments, problems = [], []
+        try:
+            self._check_experiments()
+        except DataError as err:
+            problems.append(str(err).replace("; nothing read", ""))
+        rows = conn.execute("SELECT name, fingerprint, spec FROM experiments WHERE typeof(name) = 'text' AND "
+                            "typeof(fingerprint) = 'text' AND typeof(spec) = 'text' ORDER BY created, name").fetchall()
         for name, fp, spec_json in rows:
             n, seeds, wall = conn.execute("SELECT COUNT(*), COUNT(DISTINCT seed), COALESCE(SUM(wall_seconds), 0) "
                                           "FROM points WHERE fingerprint = ?", (fp,)).fetchone()
             failed = 0 if self.version < 2 else conn.execute(
                 "SELECT COUNT(*) FROM failures WHERE fingerprint = ?", (fp,)).fetchone()[0]
-            expected = _expected_keys(spec_json, fp)
-            missing = None if expected is None else len(expected - self.existing_keys(fp))
+            grid = _expected_grid(spec_json)
+            expected = None if grid is None else len(grid[0]) * len(grid[1]) * grid[2]
+            if grid is None:
+                missing = None
+            elif bad_keys:  # keys that do not match their point: compare the keys themselves
+                missing = len(_expected_keys(spec_json, fp) - self.existing_keys(fp))
+            else:  # every key is its point's: count the stored points of the grid in SQL
+                ds, ps, n_seeds = grid
+                missing = expected - conn.execute(
+                    "SELECT COUNT(*) FROM points WHERE fingerprint = ? AND seed >= 0 AND seed < ? AND data_size IN "
+                    "(SELECT value FROM json_each(?)) AND model_size IN (SELECT value FROM json_each(?))",
+                    (fp, n_seeds, json.dumps(ds), json.dumps(ps))).fetchone()[0]
             experiments.append({"name": name, "fingerprint": fp, "points": n, "seeds": seeds,
-                                "expected": None if expected is None else len(expected), "missing": missing,
+                                "expected": expected, "missing": missing,
                                 "failed_seeds": failed, "wall_seconds": wall,
                                 "seconds_per_point": wall / n if n else None})
-        problems = [] if integrity == ["ok"] else [f"integrity: {msg}" for msg in integrity[:5]]
+        problems += [] if integrity == ["ok"] else [f"integrity: {msg}" for msg in integrity[:5]]
         if len(integrity) > 5:
             problems.append(f"integrity: {len(integrity) - 5} more problem(s) (at most 20 are looked for)")
         if bad_keys:
             problems.append(f"{bad_keys} point(s) whose key does not match (fingerprint, D, size, seed)")
-        if non_finite:
-            problems.append(f"{non_finite} point(s) with a non-finite or non-numeric loss")
+        if damaged:
+            n_damaged = conn.execute(
+                f"SELECT COUNT(*) FROM points WHERE {_bad_column(True)} IS NOT NULL OR (json_valid(extra) AND "
+                f"EXISTS (SELECT 1 FROM json_each(points.extra) j WHERE j.type NOT IN {_NUMBER}))"
+            ).fetchone()[0]
+            problems.append(f"{n_damaged} point(s) with a damaged value (non-finite or non-numeric, or an extra that "
+                            f"is not a JSON object of numbers), the first: {damaged}")
         return {"path": str(self.path), "schema_version": self.version, "migrated_from": self.migrated_from,
                 "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
                 "integrity": integrity, "points": self.count(), "orphan_points": orphans,
@@ -440,8 +622,8 @@ class Store:
                 "ok": not problems}
 
 
-def _expected_keys(spec_json: str, fingerprint: str) -> set[str] | None:
-    """The point keys a stored spec asks for, or None if the stored spec is not a valid spec."""
+def _expected_grid(spec_json: str) -> tuple[list[int], list[int], int] | None:
+    """(data sizes, model sizes, seeds) a stored spec asks for, or None if the stored spec is not a valid spec."""
     from scalinglab.errors import SpecError
     from scalinglab.sweep.spec import parse_spec
 
@@ -449,5 +631,13 @@ def _expected_keys(spec_json: str, fingerprint: str) -> set[str] | None:
         spec = parse_spec(json.loads(spec_json))
     except (SpecError, ValueError, TypeError):
         return None
-    ds, ps = spec.grid.data.values(), spec.grid.size.values()
-    return {point_key(fingerprint, d, p, s) for d in ds for p in ps for s in range(spec.seeds)}
+    return list(spec.grid.data.values()), list(spec.grid.size.values()), spec.seeds
+
+
+def _expected_keys(spec_json: str, fingerprint: str) -> set[str] | None:
+    """The point keys a stored spec asks for, or None if the stored spec is not a valid spec."""
+    grid = _expected_grid(spec_json)
+    if grid is None:
+        return None
+    ds, ps, seeds = grid
+    return {point_key(fingerprint, d, p, s) for d in ds for p in ps for s in range(seeds)}
