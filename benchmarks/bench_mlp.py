@@ -14,9 +14,17 @@ steps; float32 tolerance), and prints the ratio. A second grid with small widths
 overhead rather than arithmetic dominates, is timed the same way. Other processes' CPU use during each phase is
 reported (``ForeignLoad``); rerun a phase when it is high.
 
+3. matmuls   the machine's matrix-multiply throughput on the same work: every matrix product that the batched
+             run computes (forward, both backward products per layer, the loss evaluations and the final
+             prediction), float32, the same shapes and layouts (shared first-layer input as one wide product,
+             the hidden and output layers as batched products, weight gradients from transposed views), into
+             preallocated outputs and nothing else. Its time over the batched run's time is the fraction of the
+             attainable matmul throughput that training reaches; also printed: the GFLOP/s of both and of one
+             1024^3 float32 product, the peak of a large square multiply.
+
 Run from the repository root:
 
-    python benchmarks/bench_mlp.py [--threads N] [--steps S] [--data D] [--repeats K] [--json OUT]
+    python benchmarks/bench_mlp.py [--threads N] [--steps S] [--data D] [--repeats K] [--clock wall|cpu] [--json OUT]
 """
 
 from __future__ import annotations
@@ -114,11 +122,47 @@ def run_loop(params: dict[int, Params], x, y, steps: int, rate: float) -> dict[i
     return out
 
 
+def products(widths: list[int], seeds: int, batch: int, in_f: int, out_f: int, ratio: float) -> list[tuple]:
+    """(a, b, out) of every matrix product of one training step of the batched run, per bucket, float32."""
+    g = torch.Generator().manual_seed(0)
+    rnd = lambda *shape: torch.randn(*shape, generator=g)  # noqa: E731
+    step = []
+    for bucket in buckets(widths, ratio):
+        n, w = len(bucket) * seeds, max(bucket)
+        x, h1, h2 = rnd(batch, in_f), rnd(n, batch, w), rnd(n, batch, w)
+        g1, g2, g3 = rnd(batch, n * w), rnd(n, batch, w), rnd(n, batch, out_f)
+        W0, W1, W2 = rnd(in_f, n * w), rnd(n, w, w), rnd(n, w, out_f)
+        fwd = [(x, W0), (h1, W1), (h2, W2)]
+        bwd = [(h2.transpose(1, 2), g3), (g3, W2.transpose(1, 2)),  # output layer: dW2, dh2
+               (h1.transpose(1, 2), g2), (g2, W1.transpose(1, 2)),  # hidden layer: dW1, dh1
+               (x.T, g1)]  # first layer: dW0 (shared input, all networks side by side)
+        step.append(([(a, b, torch.empty(*a.shape[:-1], b.shape[-1])) for a, b in fwd],
+                     [(a, b, torch.empty(*a.shape[:-1], b.shape[-1])) for a, b in bwd]))
+    return step
+
+
+def run_products(step: list[tuple], steps: int) -> float:
+    """Replays ``steps`` forward + backward passes and 3 forward passes (two loss evaluations, the prediction);
+    returns the floating-point operations done."""
+    flops = 0.0
+    for fwd, bwd in step:
+        for reps, prods in ((steps + 3, fwd), (steps, bwd)):
+            for _ in range(reps):
+                for a, b, out in prods:
+                    torch.matmul(a, b, out=out)
+            flops += reps * sum(2.0 * out.numel() * a.shape[-1] for a, _, out in prods)
+    return flops
+
+
+CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = time.perf_counter
+
+
 def timed(fn):
     load = ForeignLoad()
-    t = time.perf_counter()
+    t = clock()
     res = fn()
-    return time.perf_counter() - t, load.seconds(), res
+    return clock() - t, load.seconds(), res
 
 
 def compare(name: str, widths: list[int], seeds: int, x, y, steps: int, rate: float, repeats: int) -> dict:
@@ -135,6 +179,21 @@ def compare(name: str, widths: list[int], seeds: int, x, y, steps: int, rate: fl
             if label not in row or seconds < row[label]["seconds"]:
                 row[label] = {"seconds": seconds, "foreign_cpu_seconds": foreign}
                 row[label + "_losses"] = res
+    replay = {ratio: products(widths, seeds, x.shape[0], x.shape[1], y.shape[1], ratio) for ratio in (1.0, 2.0)}
+    for label, ratio in (("batched_exact", 1.0), ("batched_padded", 2.0)):
+        best = None
+        for _ in range(repeats):
+            seconds, foreign, flops = timed(lambda: run_products(replay[ratio], steps))  # noqa: B023
+            if best is None or seconds < best[0]:
+                best = (seconds, foreign, flops)
+        seconds, foreign, flops = best
+        row[label]["matmul_only_seconds"] = seconds
+        row[label]["matmul_only_foreign_cpu_seconds"] = foreign
+        row[label]["gflops"] = flops / 1e9
+        row[label]["fraction_of_matmul_throughput"] = seconds / row[label]["seconds"]
+        print(f"{name:>7} {label:>15}: its matrix products alone {seconds:.2f} s (other processes: {foreign:.1f} "
+              f"CPU s), {flops / 1e9 / seconds:.1f} GFLOP/s; training {flops / 1e9 / row[label]['seconds']:.1f} "
+              f"GFLOP/s = {100 * row[label]['fraction_of_matmul_throughput']:.0f}% of that")
     for label in ("batched_exact", "batched_padded"):
         gap = max(float(np.max(np.abs(row[label + "_losses"][w] - row["loop_losses"][w])
                                 / row["loop_losses"][w])) for w in widths)
@@ -155,16 +214,27 @@ def main() -> None:
     ap.add_argument("--data", type=int, default=100, help="training examples shared by every network")
     ap.add_argument("--rate", type=float, default=0.5)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--clock", choices=sorted(CLOCK), default="wall",
+                    help="wall time, or CPU seconds of this process (with --threads 1, robust to other load)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    global clock
+    clock = CLOCK[args.clock]
     if args.threads:
         torch.set_num_threads(args.threads)
     data = load_dataset("digits", standardise="dataset")
     x = torch.as_tensor(data.X[:args.data], dtype=torch.float32)
     y = torch.as_tensor(np.eye(10)[data.y[:args.data]] - 0.1, dtype=torch.float32)
     info = machine_info() | {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-                             "steps": args.steps, "data": args.data}
+                             "steps": args.steps, "data": args.data, "clock": args.clock}
     print(json.dumps(info))
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    out = torch.empty(1024, 1024)
+    t = clock()
+    for _ in range(20):
+        torch.matmul(a, b, out=out)
+    info["square_1024_float32_gflops"] = 20 * 2 * 1024**3 / (clock() - t) / 1e9
+    print(f"one 1024^3 float32 product: {info['square_1024_float32_gflops']:.1f} GFLOP/s")
     widths = sorted({int(round(w)) for w in np.geomspace(16, 1024, 16)})
     small = sorted({int(round(w)) for w in np.geomspace(16, 128, 16)})
     rows = [compare("16-1024", widths, 4, x, y, args.steps, args.rate, args.repeats),

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 from scalinglab.errors import SpecError
 from scalinglab.tasks.percolation import PercolationTask, embed, estimators, grow_bethe_clusters, lattice
-from scalinglab.tasks.percolation.task import tree_adjacency
+from scalinglab.tasks.percolation.task import levels, tree_adjacency
 
 
 def _check_forest(f, min_size=1, max_size=np.inf):
@@ -166,6 +166,54 @@ def test_embedding_keeps_graph_neighbours_nearest_in_high_dimension():
     high = embed.graph_neighbour_fraction(f, embed.branching_random_walk(f, 100, rng), 1000, rng)
     low = embed.graph_neighbour_fraction(f, embed.branching_random_walk(f, 2, rng), 1000, rng)
     assert high > 0.98 and low < 0.5
+
+
+def _reference_walk(f, dim, rng, dtype):
+    """The embedding as first written: full-size steps, repeated seeds and a walk into a fresh array."""
+    separation = 10.0 * (np.sqrt(float(f.depth.max(initial=0))) + 10.0)
+    steps = (rng.standard_normal((f.n_sites, dim)) / np.sqrt(dim)).astype(dtype)
+    seeds = np.repeat(rng.standard_normal((f.n_clusters, dim)) * separation, f.sizes, axis=0)
+    out = np.where((f.parent < 0)[:, None], seeds, 0.0).astype(dtype)
+    order, bounds = levels(f.depth)
+    for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True):
+        idx = order[lo:hi]
+        out[idx] = out[f.parent[idx]] + steps[idx]
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_in_place_embedding_is_bit_identical_to_the_reference_walk(dtype):
+    f = grow_bethe_clusters(30, 6, 0.2, 5, 2000, np.random.default_rng(2))
+    f = f.subset(np.random.default_rng(0).permutation(f.n_clusters) + 1)  # clusters out of size order too
+    x = embed.branching_random_walk(f, 7, np.random.default_rng(5), dtype=dtype)
+    assert x.dtype == dtype and x.shape == (f.n_sites, 7)
+    np.testing.assert_array_equal(x, _reference_walk(f, 7, np.random.default_rng(5), dtype))
+
+
+def test_float32_embedding_is_the_float64_walk_rounded():
+    """Same draws in both precisions: per coordinate, |x32 - x64| <= (depth + 1) 2^-24 max |partial sum|, the
+    bound for a sum of depth + 1 terms each rounded once and accumulated in float32."""
+    f = grow_bethe_clusters(20, 6, 0.2, 50, 5000, np.random.default_rng(3))
+    x64 = embed.branching_random_walk(f, 5, np.random.default_rng(9), dtype=np.float64)
+    x32 = embed.branching_random_walk(f, 5, np.random.default_rng(9), dtype=np.float32)
+    # the largest |partial sum| along a site's path: the walk's running maximum from the seed outwards
+    peak = np.abs(x64)
+    order, bounds = levels(f.depth)
+    for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True):
+        idx = order[lo:hi]
+        peak[idx] = np.maximum(peak[idx], peak[f.parent[idx]])
+    bound = (f.depth[:, None] + 1) * 2.0**-24 * peak
+    err = np.abs(x32.astype(np.float64) - x64)
+    assert np.all(err <= bound)
+    assert err.max() > 0  # float32 really rounds
+
+
+def test_embedding_rejects_bad_dimension_and_dtype():
+    f = grow_bethe_clusters(3, 6, 0.2, 5, 50, np.random.default_rng(1))
+    with pytest.raises(SpecError, match="dim"):
+        embed.branching_random_walk(f, 0, np.random.default_rng(0))
+    with pytest.raises(SpecError, match="dtype"):
+        embed.branching_random_walk(f, 3, np.random.default_rng(0), dtype=np.int64)
 
 
 def test_embedded_bethe_clusters_are_four_dimensional():

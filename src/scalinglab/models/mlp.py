@@ -11,7 +11,8 @@ describes the network; everything else is derived from it, so the views cannot d
   f0(x) + J(x) (theta - theta0), computed with ``torch.func.jvp`` (Bahri et al. 2024, Fig. 1a);
 - :func:`train` trains every network of a ``Params`` in one batched computation (full-batch gradient descent,
   minibatch SGD or Adam, optional cosine decay), each on its own data subset (sample masks), with a per-network
-  stopping rule whose outcome is logged in :class:`TrainLog`;
+  stopping rule whose outcome is logged in :class:`TrainLog`; gradient-descent steps take their gradients from
+  an explicit backward pass (:func:`models.network.gradients`), which costs less than autograd's graph;
 - :class:`MLP` is the sweep's ``Model`` (size knob: width): every (D, width, ensemble member) of a seed is one
   network of one batched run; ``ensemble=k`` averages the outputs of k initialisations per grid point.
 

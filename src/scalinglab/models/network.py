@@ -271,3 +271,53 @@ def hidden_features(arch: Architecture, params: Params, x: torch.Tensor) -> torc
             if mask is not None:
                 h = h * mask
     return h
+
+
+def gradients(arch: Architecture, params: Params, x: torch.Tensor, output_grad) -> tuple[torch.Tensor, ...]:
+    """Gradients of a loss in ``params.tensors()`` (weights then biases), by an explicit backward pass.
+
+    ``output_grad(pred)`` gives d loss / d pred for the outputs (n, batch, out). Every layer z = s h W + b_s b
+    (``_affine``), h' = act(z) mask, so dW = s h^T dz, db = b_s sum_batch dz, dh = s dz W^T and
+    dz = dh' mask act'(z): the products autograd would run, without building its graph (used to train, where
+    the graph's bookkeeping costs as much as the products for small networks).
+    """
+    act, deriv = ACTIVATIONS[arch.activation], _DERIVATIVES[arch.activation]
+    last = len(params.weights) - 1
+    inputs, pre = [], []
+    h = x
+    with torch.no_grad():
+        for layer, (W, b, s, mask) in enumerate(zip(params.weights, params.biases, params.scales, params.masks,
+                                                    strict=True)):
+            inputs.append(h)
+            z = _affine(h, W, b, s, params.bias_scale)
+            if layer == last:
+                break
+            pre.append(z)
+            h = act(z)
+            if mask is not None:
+                h = h * mask
+        dz = output_grad(z)
+        d_weights: list[torch.Tensor] = [None] * (last + 1)  # type: ignore[list-item]
+        d_biases: list[torch.Tensor] = [None] * (last + 1)  # type: ignore[list-item]
+        for layer in range(last, -1, -1):
+            W, b, s, h = params.weights[layer], params.biases[layer], params.scales[layer], inputs[layer]
+            unit = bool((s == 1).all())
+            if h.dim() == 2:  # input shared by every network: all networks' weight gradients in one product
+                n, fan_in, fan_out = W.shape
+                dW = (h.T @ dz.transpose(0, 1).reshape(h.shape[0], n * fan_out)).reshape(fan_in, n, fan_out)
+                dW = dW.transpose(0, 1)
+            else:
+                dW = h.transpose(-1, -2) @ dz
+            d_weights[layer] = dW if unit else dW * s
+            d_biases[layer] = (dz.sum(dim=-2, keepdim=True) * params.bias_scale if params.bias_scale
+                               else torch.zeros_like(b))
+            if layer == 0:
+                break
+            dh = dz @ W.transpose(-1, -2)
+            if not unit:
+                dh = dh * s
+            mask = params.masks[layer - 1]
+            dz = dh * deriv(pre[layer - 1])
+            if mask is not None:
+                dz = dz * mask
+    return tuple(d_weights) + tuple(d_biases)

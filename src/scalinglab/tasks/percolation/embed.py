@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from scalinglab.errors import SpecError
-from scalinglab.tasks.percolation.task import ClusterForest, walk_along_tree
+from scalinglab.tasks.percolation.task import ClusterForest, walk_in_place
+
+_BLOCK = 1 << 15  # float64 draws per block for a float32 embedding (256 KiB)
 
 
 def branching_random_walk(forest: ClusterForest, dim: int, rng: np.random.Generator,
@@ -21,18 +23,38 @@ def branching_random_walk(forest: ClusterForest, dim: int, rng: np.random.Genera
 
     ``separation`` defaults to 10 times the square root of the deepest site's depth plus 10, which keeps
     clusters far apart compared with their own extent (about sqrt(depth) steps).
+
+    The draws do not depend on ``dtype``: steps N(0, 1) / sqrt(dim) and seeds are drawn in float64, then
+    rounded to ``dtype``, and the walk is summed in ``dtype`` from the seed outwards. So float64 and float32
+    give the same embedding, float32 rounded: each coordinate differs from the float64 walk by at most
+    (depth + 1) 2^-24 times the largest |partial sum| on the way, and float32 halves the memory.
+
+    The steps are drawn into the output (float32: through a 256 KiB float64 block) and the walk runs in place
+    there (``walk_in_place``), with no other temporaries of the embedding's size.
     """
     if int(dim) != dim or dim < 1:
         raise SpecError(f"dim: embedding dimension must be a positive integer, got {dim!r}")
-    need = forest.n_sites * dim * np.dtype(dtype).itemsize
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise SpecError(f"dtype: the embedding is float32 or float64, got {dtype}")
+    need = forest.n_sites * dim * dtype.itemsize
     if need > 4 * 2**30:
         raise SpecError(f"dim: embedding {forest.n_sites} sites in R^{dim} needs {need / 2**30:.1f} GiB (limit 4)")
     if separation is None:
         separation = 10.0 * (np.sqrt(float(forest.depth.max(initial=0))) + 10.0)
-    steps = (rng.standard_normal((forest.n_sites, dim)) / np.sqrt(dim)).astype(dtype)
-    seeds = np.repeat(rng.standard_normal((forest.n_clusters, dim)) * separation, forest.sizes, axis=0)
-    start = np.where((forest.parent < 0)[:, None], seeds, 0.0).astype(dtype)
-    return walk_along_tree(forest.parent, forest.depth, steps, start)
+    x = np.empty((forest.n_sites, dim), dtype)
+    if dtype == np.float64:
+        np.divide(rng.standard_normal(out=x), np.sqrt(dim), out=x)
+    else:  # the same float64 stream, a cache-sized block of rows at a time, each rounded once into x
+        rows = max(1, _BLOCK // dim)
+        buf = np.empty((rows, dim))
+        for lo in range(0, forest.n_sites, rows):
+            b = buf[:min(rows, forest.n_sites - lo)]
+            np.divide(rng.standard_normal(out=b), np.sqrt(dim), out=x[lo:lo + b.shape[0]], casting="same_kind")
+    seeds = rng.standard_normal((forest.n_clusters, dim)) * separation
+    roots = np.flatnonzero(forest.parent < 0)
+    x[roots] = seeds[forest.cluster[roots]]
+    return walk_in_place(forest.parent, forest.depth, x)
 
 
 def graph_neighbour_fraction(forest: ClusterForest, positions: np.ndarray, sample: int,

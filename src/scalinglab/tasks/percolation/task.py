@@ -117,17 +117,26 @@ def levels(depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, bounds
 
 
+def walk_in_place(parent: np.ndarray, depth: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """x[v] <- x[parent[v]] + x[v] for every non-seed site, one depth level at a time (a gather of the parents'
+    rows and an add, no temporaries of x's size): a branching random walk whose steps, and the seeds' starts,
+    are given in x (shape (n,) or (n, m)); returns x."""
+    order, bounds = levels(depth)
+    for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True):
+        idx = order[lo:hi]
+        x[idx] += x[parent[idx]]
+    return x
+
+
 def walk_along_tree(parent: np.ndarray, depth: np.ndarray, steps: np.ndarray, start: np.ndarray) -> np.ndarray:
     """x[v] = x[parent[v]] + steps[v], x[seed] = start[seed]: a branching random walk, one depth level at a time.
 
     ``steps`` and ``start`` have shape (n,) or (n, m); the walk is the paper's target (m = 1) or an embedding.
     """
-    out = np.array(start, dtype=np.result_type(steps, start), copy=True)
-    order, bounds = levels(depth)
-    for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True):
-        idx = order[lo:hi]
-        out[idx] = out[parent[idx]] + steps[idx]
-    return out
+    out = np.array(steps, dtype=np.result_type(steps, start), copy=True)
+    seeds = parent < 0
+    out[seeds] = np.asarray(start)[seeds]
+    return walk_in_place(parent, depth, out)
 
 
 def standardise_per_cluster(x: np.ndarray, sizes: np.ndarray) -> np.ndarray:
