@@ -6,8 +6,10 @@ training examples per degree of freedom (DOF) fitted from 30-50 training fractio
 the optimal DOF allocation n_k (Step 2); data scaling with i.i.d. sampling, p_train = D sigma_k / sum(s) (Step 3);
 the (b, k_br) scan at N = 500 (Step 4). Theory (``theory.percolation``) is overlaid with no fitted parameter.
 
-Test loss: by default every site not used for training is a test site and cluster k weighs s_k (the same
-expectation as the paper's p_test = 0.001 test sites, with far less noise); ``p_test`` restores the paper's draw.
+Test loss: by default every site not used for training is a test site and cluster k weighs s_k. That is not the
+paper's estimator: the paper draws n_test = round(p_test s_k) test sites (p_test = 0.001), so clusters with
+s_k <= 500 get none and the loss is a test-site-weighted mean over the larger clusters; its expectation differs
+(lower at large N, see ``brill-fig6``'s notes). ``p_test`` restores the paper's draw.
 Training orders are drawn once per seed and step, so training sets are nested across N (common random numbers).
 """
 
@@ -32,8 +34,9 @@ PAPER = "Brill 2024"
 ALPHA, MANIFOLD = 1.0, 0.5  # tau = 5/2 (mean field); nearest neighbour c = 2 on fractal dimension D = 4
 BASIS_LEVEL = "agreement with the parameter-free theory asked of the simulation (15%)"
 BASIS_SLOPE = "the slope that 15% agreement at both ends of the window allows"
-BASIS_PRINTED = "half a unit in the last digit the paper prints"
-BASIS_EXACT = "an identity, to rounding"
+BASIS_ANCHOR = ("half a unit in the last digit of the value computed by the author's code (an anchor of the paper's "
+                "specification, not a number printed in the paper)")
+K_SCAN = 3.0  # Fig. 5: the theory optimum's loss within 3 standard errors of the scan minimum
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,12 +283,11 @@ def fig7(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
                         "(2 SE, bootstrap over clusters)", slope, MANIFOLD, 2.0 * se,
                         basis="2 standard errors, bootstrap over clusters"))
     sigma = np.concatenate([r["sigma"] for r in runs])
-    checks.append(check("sigma_k >= 1 for every cluster (fit constraint)", float(sigma.min()), 1.0, 0.0,
-                        ok=bool(sigma.min() >= 1.0 - 1e-9), basis="a bound of the fit, no tolerance"))
     figure = plots.cluster_figure(runs, config, out / "brill-fig7.png")
     notes = [f"{len(sizes)} clusters over {len(runs)} seeds; median sigma_k = {np.median(sigma):.2f} "
              f"(16-84%: {np.percentile(sigma, 16):.2f}-{np.percentile(sigma, 84):.2f}); "
-             f"tau = {est.value:.3f} [{est.ci95[0]:.3f}, {est.ci95[1]:.3f}]."]
+             f"tau = {est.value:.3f} [{est.ci95[0]:.3f}, {est.ci95[1]:.3f}]. sigma_k >= 1 is the fit's constraint "
+             f"(smallest {sigma.min():.3g}), a unit test of conversion_factors rather than a check."]
     return RecipeResult(checks=checks, figures={"cluster sizes, per-cluster curves, sigma_k": figure}, notes=notes)
 
 
@@ -312,18 +314,16 @@ def fig5(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     opt = np.array([r["optimum"] for r in runs])  # (seeds, repeats)
     opt_loss, best_loss = float(opt.mean()), float(loss.min())
     noise = float(np.mean(opt.std(axis=1, ddof=1))) / np.sqrt(len(runs))  # sd of one scan point's mean loss
+    se_gap = noise * np.sqrt(1.0 + 1.0 / opt.shape[1])  # sd of (mean over the repeats) - (one scan point)
     b_opt, k_opt = th.allocation_exponent(ALPHA, MANIFOLD), float(th.break_rank(config.scan_n, ALPHA, MANIFOLD))
-    region = loss <= np.quantile(loss, 0.05)  # the minimum region: the best 5% of the scanned allocations
-    checks = []
-    for name, vals, target, log in (("b", points[region, 0], b_opt, False), ("k_br", points[region, 1], k_opt, True)):
-        lo, hi = float(vals.min()), float(vals.max())
-        centre = float(np.exp(np.median(np.log(vals))) if log else np.median(vals))
-        checks.append(check(f"theory {name} = {target:.4g} inside the minimum region (best 5% of the scan: "
-                            f"{lo:.3g}..{hi:.3g}; measured = its median)", centre, target,
-                            max(abs(hi - centre), abs(centre - lo)), ok=bool(lo <= target <= hi),
-                            basis="the spread of the best 5% of the scan"))
-    checks.append(check("loss at the theory optimum / scan minimum - 1 (losses agree with theory to 15%)",
-                        opt_loss / best_loss - 1.0, 0.0, 0.15, basis=BASIS_LEVEL))
+    region = loss <= np.quantile(loss, 0.05)  # the minimum region: the best 5% of the scanned allocations (figure)
+    gap = (opt_loss - best_loss) / max(se_gap, 1e-300)
+    checks = [check(f"loss at the theory optimum (b = {b_opt:.4g}, k_br = {k_opt:.4g}) above the scan minimum, in "
+                    f"standard errors (within {K_SCAN:g})", gap, 0.0, K_SCAN,
+                    reason="the scan minimum is the least of many noisy losses and the discrete normalisation "
+                    "favours a smaller k_br (see notes)",
+                    basis=f"{K_SCAN:g} standard errors of the difference, the sd of one scan point from "
+                    f"{opt.shape[1]} repeated draws at the optimum (fixed in advance)")]
     figure = plots.scan_figure(points, loss, region, (b_opt, k_opt), config, out / "brill-fig5.png")
     at_best = points[int(np.argmin(loss))]
     notes = [f"{config.scan_points} points (b, k_br) at N = {config.scan_n:g}, allocation normalised by the discrete "
@@ -331,7 +331,11 @@ def fig5(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
              f"{at_best[0]:.2f}, k_br = {at_best[1]:.1f}; theory optimum {opt_loss:.4f} (mean of "
              f"{opt.size} draws; sd of one scan point {noise:.4f}, so the gap is "
              f"{(opt_loss - best_loss) / max(noise, 1e-12):.1f} sd). With the discrete normalisation the ranks just "
-             "below k_br = 58 receive less than one DOF, which favours a smaller k_br in the simulation."]
+             "below k_br = 58 receive less than one DOF, which favours a smaller k_br in the simulation.",
+             f"The best 5% of the scan (outlined) spans b = {points[region, 0].min():.2f}.."
+             f"{points[region, 0].max():.2f} "
+             f"and k_br = {points[region, 1].min():.3g}..{points[region, 1].max():.3g}: too wide a region to test "
+             "the optimum against, so the check compares losses in standard errors instead."]
     return RecipeResult(checks=checks, figures={"loss over (b, k_br)": figure}, notes=notes)
 
 
@@ -379,47 +383,46 @@ def ndim_degree(L: int, d: int) -> np.ndarray:
 def fig2(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     from scalinglab.recipes.brill import plots
 
-    checks = [check(f"k_br({n}) (paper: {v})", th.break_rank(n, ALPHA, MANIFOLD), float(v), tol, basis=BASIS_PRINTED)
+    checks = [check(f"k_br({n}) (author's code: {v})", th.break_rank(n, ALPHA, MANIFOLD), float(v), tol,
+                    basis=BASIS_ANCHOR)
               for n, v, tol in ((1, "1.7074", 5e-5), (100, "19.63", 5e-3), (500, "58.04", 5e-3))]
-    checks += [check(f"L_model({n}) (paper: {v})", th.model_scaling_loss(n, ALPHA, MANIFOLD), float(v), 5e-4,
-                     basis=BASIS_PRINTED)
+    checks += [check(f"L_model({n}) (author's code: {v})", th.model_scaling_loss(n, ALPHA, MANIFOLD), float(v), 5e-4,
+                     basis=BASIS_ANCHOR)
                for n, v in ((10, "0.685"), (100, "0.334"))]
     for e in (0.1, 2.0):
         checks.append(check(f"c/D = {e:g}: local slope of L(N) at N = 1e14 against min(alpha, c/D)",
                             th.local_slope(th.model_scaling_loss, 1e14, ALPHA, e), min(ALPHA, e), 0.03, relative=True,
                             basis="the asymptote's approach at N = 1e14 (3%)"))
     return RecipeResult(checks=checks, figures={"L(N)": plots.theory_figure("model", out / "brill-fig2.png")},
-                        notes=["alpha = 1; the paper's printed values are matched to half a unit of their last digit."])
+                        notes=["alpha = 1; the anchors are values of the author's code (the paper prints none), "
+                               "matched to half a unit of their last digit."])
 
 
 def fig3(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     from scalinglab.recipes.brill import plots
 
-    checks = [check(f"L_data({n}) (paper: {v})", th.data_scaling_loss(n, ALPHA, MANIFOLD), float(v), 5e-4,
-                    basis=BASIS_PRINTED)
+    checks = [check(f"L_data({n}) (author's code: {v})", th.data_scaling_loss(n, ALPHA, MANIFOLD), float(v), 5e-4,
+                    basis=BASIS_ANCHOR)
               for n, v in ((10, "0.680"), (100, "0.330"))]
-    checks.append(check("degenerate branch c/D = alpha/(1+alpha) equals the limit of the general formula at D = 100",
-                        th.data_scaling_loss(100.0, ALPHA, 0.5), th.data_scaling_loss(100.0, ALPHA, 0.5 + 1e-5), 1e-4,
-                        basis="first order in the offset 1e-5 of c/D"))
     return RecipeResult(checks=checks, figures={"L(D)": plots.theory_figure("data", out / "brill-fig3.png")},
                         notes=["alpha = 1; the degenerate case L = (1 + ln(D)/2) D^-1/2 is the paper's toy "
-                               "experiment."])
+                               "experiment (that the general formula tends to it as c/D -> alpha/(1+alpha) is a "
+                               "unit test of theory.percolation, not a check here); the anchors are values of the "
+                               "author's code."])
 
 
 def fig4(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     from scalinglab.recipes.brill import plots
 
     rows = th.exponent_ratios()
-    mf = next(r for r in rows if r["d"] == 6 and r["c"] == 2)
-    checks = [check("d >= 6, c = 2: (c/D) / (alpha/(1+alpha)) = 1 (the degenerate toy case)", mf["data_ratio"], 1.0,
-                    1e-12, basis=BASIS_EXACT),
-              check("d >= 6, c = 2: (c/D) / alpha = 1/2 (model scaling limited by the manifold term)",
-                    mf["model_ratio"], 0.5, 1e-12, basis=BASIS_EXACT)]
     table = [{"d": r["d"], "c": r["c"], "tau": r["tau"], "D": r["fractal_dimension"], "(c/D)/alpha": r["model_ratio"],
               "(c/D)/(alpha/(1+alpha))": r["data_ratio"]} for r in rows]
-    return RecipeResult(checks=checks, figures={"exponent ratios": plots.ratio_figure(rows, out / "brill-fig4.png")},
+    return RecipeResult(checks=[], figures={"exponent ratios": plots.ratio_figure(rows, out / "brill-fig4.png")},
                         tables={"exponent ratios": table},
-                        notes=["Below 1 the manifold term limits scaling, above 1 the quanta (Zipf) term does."])
+                        notes=["Below 1 the manifold term limits scaling, above 1 the quanta (Zipf) term does.",
+                               "No checks: the figure plots formulas of the literature exponents, and its values "
+                               "(mean field, c = 2: (c/D)/alpha = 1/2, (c/D)/(alpha/(1+alpha)) = 1) are identities, "
+                               "asserted by the unit tests of theory.percolation."])
 
 
 register(Recipe("brill-fig1", PAPER, "site percolation on a 10x10x10 cubic lattice at p = 0.1, 0.3116, 0.6", fig1))
