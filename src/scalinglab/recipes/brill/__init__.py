@@ -36,6 +36,8 @@ BASIS_LEVEL = "agreement with the parameter-free theory asked of the simulation 
 BASIS_SLOPE = "the slope that 15% agreement at both ends of the window allows"
 BASIS_ANCHOR = ("half a unit in the last digit of the value computed by the author's code (an anchor of the paper's "
                 "specification, not a number printed in the paper)")
+PAPER_P_TEST = 0.001  # the paper's fraction of test sites per cluster
+PROTOCOL_SEEDS = 10  # seeds on which fig6 also measures the paper's test protocol
 K_SCAN = 3.0  # Fig. 5: the theory optimum's loss within 3 standard errors of the scan minimum
 
 
@@ -136,22 +138,42 @@ def _rng(config: BrillConfig, *key: int) -> np.random.Generator:
     return job_rng(config.fingerprint(), *key)
 
 
+def _seed_clusters(config: BrillConfig, seed: int) -> tuple[np.random.Generator, _Cluster, tuple, np.ndarray]:
+    """One seed's clusters, Step 1 (n, L, sigma_k) and its training order, with the generator that drew them."""
+    rng = _rng(config, seed)
+    c = _Cluster(config, rng)
+    conv = c.conversion(config.fractions, rng)
+    return rng, c, conv, c.ranks(rng)
+
+
+def _scaling_losses(config: BrillConfig, c: _Cluster, sigma: np.ndarray, p_test: float | None,
+                    rng: np.random.Generator, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 2 and 3: test losses of the optimal DOF allocation and of i.i.d. data over ``config.grid()``."""
+    f, grid = c.forest, config.grid()
+    k = np.arange(1, f.n_clusters + 1)
+    model = [c.losses(th.optimal_allocation(N, k, ALPHA, MANIFOLD) * sigma / f.sizes, p_test, rng, ranks)[0]
+             for N in grid]
+    data = [c.losses(np.full(f.n_clusters, D) * sigma / f.sizes.sum(), p_test, rng, ranks)[0] for D in grid]
+    return np.array(model), np.array(data)
+
+
 def run_seed(config: BrillConfig, seed: int) -> dict[str, Any]:
     """Steps 1-3 for one seed: sizes, sigma_k, conversion curves, model- and data-scaling losses."""
-    rng = _rng(config, seed)
     t0 = time.perf_counter()
-    c = _Cluster(config, rng)
+    rng, c, (n_conv, loss_conv, sigma), ranks = _seed_clusters(config, seed)
     f = c.forest
-    n_conv, loss_conv, sigma = c.conversion(config.fractions, rng)
-    ranks = c.ranks(rng)
-    grid = config.grid()
-    k = np.arange(1, f.n_clusters + 1)
-    model = [c.losses(th.optimal_allocation(N, k, ALPHA, MANIFOLD) * sigma / f.sizes, config.p_test, rng, ranks)[0]
-             for N in grid]
-    data = [c.losses(np.full(f.n_clusters, D) * sigma / f.sizes.sum(), config.p_test, rng, ranks)[0] for D in grid]
+    model, data = _scaling_losses(config, c, sigma, config.p_test, rng, ranks)
     return {"seed": seed, "sizes": f.sizes, "sigma": sigma, "n_conv": n_conv, "loss_conv": loss_conv,
-            "model": np.array(model), "data": np.array(data), "sites": f.n_sites, "attempts": f.meta["attempts"],
+            "model": model, "data": data, "sites": f.n_sites, "attempts": f.meta["attempts"],
             "seconds": time.perf_counter() - t0}
+
+
+def run_paper_protocol(config: BrillConfig, seed: int) -> dict[str, Any]:
+    """Steps 2 and 3 on the clusters and sigma_k of ``run_seed(config, seed)`` with the paper's test sites
+    (``PAPER_P_TEST``): the same clusters under the other estimator of the test loss."""
+    _, c, (_, _, sigma), ranks = _seed_clusters(config, seed)
+    model, data = _scaling_losses(config, c, sigma, PAPER_P_TEST, _rng(config, seed, 2), ranks)
+    return {"seed": seed, "model": model, "data": data, "sites": c.forest.n_sites}
 
 
 def run_scan(config: BrillConfig, seed: int, repeats: int = 8) -> dict[str, Any]:
@@ -207,8 +229,9 @@ def slope_window(n_clusters: int, n_max: float) -> tuple[float, float]:
 
 
 def scaling_checks(grid: np.ndarray, model: np.ndarray, data: np.ndarray, n_clusters: int,
-                   tolerance: float = 0.15, n_min: float = 30.0) -> tuple[list[dict], list[dict]]:
-    """The done-criterion: medians within ``tolerance`` of theory at every N >= n_min; log-slopes.
+                   tolerance: float = 0.15, n_min: float = 30.0, label: str = "") -> tuple[list[dict], list[dict]]:
+    """The done-criterion: medians within ``tolerance`` of theory at every N >= n_min; log-slopes (check names
+    start with ``label``).
 
     A slope over [lo, hi] that agrees with theory to ``tolerance`` at both ends differs from the theory's
     slope by at most ln((1 + tol) / (1 - tol)) / ln(hi / lo): that is the slope check's tolerance.
@@ -223,10 +246,11 @@ def scaling_checks(grid: np.ndarray, model: np.ndarray, data: np.ndarray, n_clus
         ratio = med / theory[name]
         sel = grid >= n_min
         worst = int(np.argmax(np.abs(ratio[sel] - 1.0)))
-        checks.append(check(f"{name} scaling: worst median/theory at N >= {n_min:g} (at N = {grid[sel][worst]:.0f})",
+        checks.append(check(f"{label}{name} scaling: worst median/theory at N >= {n_min:g} "
+                            f"(at N = {grid[sel][worst]:.0f})",
                             ratio[sel][worst], 1.0, tolerance, basis=BASIS_LEVEL))
         measured, predicted = log_slope(grid, med, lo, hi), log_slope(grid, theory[name], lo, hi)
-        checks.append(check(f"{name} scaling: log-slope for N in [{lo:.0f}, {hi:.0f}]", measured, predicted,
+        checks.append(check(f"{label}{name} scaling: log-slope for N in [{lo:.0f}, {hi:.0f}]", measured, predicted,
                             slope_tol, basis=BASIS_SLOPE))
         edges = np.geomspace(1.0, grid[-1], 8)
         for a, b in zip(edges[:-1], edges[1:], strict=True):
@@ -248,14 +272,35 @@ def fig6(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     model = np.array([r["model"] for r in runs])
     data = np.array([r["data"] for r in runs])
     checks, rows = scaling_checks(grid, model, data, config.n_clusters)
+    # the paper's estimator of the test loss (p_test = 0.001 test sites) on the same clusters and sigma_k
+    n_paper = min(config.seeds, PROTOCOL_SEEDS)
+    paper = jobs.map("brill", run_paper_protocol, config, [(s,) for s in range(n_paper)], "paper's test protocol")
+    paper_model, paper_data = np.array([r["model"] for r in paper]), np.array([r["data"] for r in paper])
+    more, _ = scaling_checks(grid, paper_model, paper_data, config.n_clusters,
+                             label=f"paper's test sites (p_test = {PAPER_P_TEST:g}, {n_paper} seeds): ")
+    checks += more
+    protocol = []
+    for name, mine, theirs in (("model", model[:n_paper], paper_model), ("data", data[:n_paper], paper_data)):
+        ratio = np.median(theirs / mine, axis=0)
+        protocol += [{"curve": name, "N": float(n), "all sites, median": float(np.median(a)),
+                      "paper's test sites, median": float(np.median(b)), "median ratio paper / all sites": float(r)}
+                     for n, a, b, r in zip(grid, mine.T, theirs.T, ratio, strict=True)]
+    large = [r["median ratio paper / all sites"] for r in protocol if r["N"] >= 290]
     figure = plots.scaling_figure(grid, model, data, out / "brill-fig6.png")
     seconds = [r["seconds"] for r in runs]
     notes = [f"{config.seeds} seeds, {config.n_clusters} clusters of {config.min_size}..{config.max_size:g} sites "
              f"(median {np.median([r['sites'] for r in runs]):.3g} sites a seed), {config.fractions} training "
              f"sizes for sigma_k, {config.n_points} values of N and D up to {config.n_max:g}; "
-             f"median {np.median(seconds):.1f} s a seed on one core."]
+             f"median {np.median(seconds):.1f} s a seed on one core.",
+             "The curves and the first checks use every site not used for training as a test site, cluster k "
+             f"weighted by s_k. The paper's estimator (n_test = round({PAPER_P_TEST:g} s_k) test sites, loss "
+             "weighted by test sites, so clusters of at most 500 sites carry no weight) on the same clusters and "
+             f"sigma_k of the first {n_paper} seeds gives {min(large):.3f} to {max(large):.3f} times the "
+             "all-sites loss (median over seeds of the per-seed ratio) at N, D >= 290; the checks prefixed "
+             "'paper's test sites' hold it to the same theory."]
     return RecipeResult(checks=checks, figures={"model and data scaling": figure}, notes=notes,
-                        tables={"log-slopes: measured median against theory": rows})
+                        tables={"log-slopes: measured median against theory": rows,
+                                "test-loss protocol: the paper's test sites against all sites": protocol})
 
 
 def fig7(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
