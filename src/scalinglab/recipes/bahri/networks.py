@@ -281,6 +281,13 @@ def run_teacher_student(out: Path, cfg: TeacherStudentConfig, jobs: Jobs, real=N
         rows.append({"d": d, "alpha_D": fit.exponent, "ci95 low": fit.ci95["alpha"][0],
                      "ci95 high": fit.ci95["alpha"][1], "4/alpha_D": 4.0 / fit.exponent,
                      "largest final train loss": float(r["train_loss"].max())})
+    if len(cfg.dims) >= 3:
+        slope, intercept = np.polyfit(np.asarray(cfg.dims, float), 4.0 / np.asarray(alphas), 1)
+        checks.append(check(f"4 / alpha_D against d over d = {cfg.dims[0]}..{cfg.dims[-1]}: slope of the least-squares "
+                            f"line (intercept {intercept:.2f}) against the identity's 1", slope, 1.0, 0.25,
+                            reason=f"measured 4/alpha_D = {slope:.2f} d + {intercept:.2f}: it rises more slowly "
+                            "than d (the table of alpha_D per dimension)",
+                            basis="the per-d 25% read as a slope (4/alpha_D = s d with s in [0.75, 1.25])"))
     measured = _real_dimensions(real, checks, curves, jobs) if real else []
     figures = {"4/alpha_D against d": plots.dimension_figure(cfg.dims, alphas, errors,
                                                             out / "bahri-teacher-student-4d.png", real=measured),
