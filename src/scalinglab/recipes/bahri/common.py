@@ -21,8 +21,8 @@ REAL_GAP = ("real data are no teacher drawn from the kernel: the curve is set by
             "as well as the eigenvalues (the kappa/gamma curve from both is checked against the measured one), not "
             "by alpha_K alone; the label power beyond index i falls as i^-{a:.2f} over [32, N/10], and alpha_D = "
             "alpha_K only when it decays like the eigenvalues (see notes)")
-TOL_VARIANCE = 0.2  # variance-limited exponent 1; widened to the bootstrap interval's half-width where larger
-BASIS_VARIANCE = "0.2, or the half-width of the exponent's 95% bootstrap interval where larger"
+TOL_VARIANCE = 0.2  # variance-limited exponent 1, fixed in advance (never widened to a fit's interval)
+BASIS_VARIANCE = "0.2 about the variance-limited exponent 1 (Theorem 1), fixed in advance"
 
 
 def curves(model: KernelRidge, task, ds, ps, seeds) -> dict[tuple[int, int], np.ndarray]:

@@ -14,6 +14,7 @@ from scalinglab.fit.curves import fit_power_law
 from scalinglab.models.mlp import Architecture, TrainConfig
 from scalinglab.recipes import RecipeResult, check
 from scalinglab.recipes.bahri import runs
+from scalinglab.recipes.bahri.common import BASIS_DUALITY, TOL_DUALITY
 from scalinglab.sweep.jobs import Jobs
 from scalinglab.tasks.real import RealDataset, add_input_noise, load_dataset, merge_classes
 
@@ -169,8 +170,9 @@ def run_pretrained_duality(out: Path, cfg: DualityConfig, jobs: Jobs) -> RecipeR
     fit_p = fit_power_law(ps[p_sel].astype(float), tuned[:, -1, p_sel], offset=0.0, n_boot=500)
     se = float(np.hypot(fit_d.se["alpha"], fit_p.se["alpha"]))
     checks.append(check(f"tuned ridge, duality: alpha_D (P = {ps[-1]}) against alpha_P (D = {ds[-1]}), sizes "
-                        f"<= {cfg.fit_max}; tolerance 0.1 or 2.5 standard errors", fit_d.exponent, fit_p.exponent,
-                        max(0.1, 2.5 * se), basis="0.1, or 2.5 standard errors of the difference (bootstraps)"))
+                        f"<= {cfg.fit_max} (within {TOL_DUALITY:g}; 2.5 standard errors of the difference: "
+                        f"{2.5 * se:.2f})",
+                        fit_d.exponent, fit_p.exponent, TOL_DUALITY, basis=BASIS_DUALITY))
     figures = {"L vs D and L vs P": plots.duality_figure(ds, ps, small, tuned, cfg.peak_at, fit_d, fit_p,
                                                          out / "bahri-pretrained-duality.png")}
     table = [{"slice": "L vs D, P max", "ridge": "tuned", "exponent": fit_d.exponent, "se": fit_d.se["alpha"]},

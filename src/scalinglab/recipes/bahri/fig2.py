@@ -150,12 +150,6 @@ def fig2_panel(raw: dict[str, Any]) -> dict[str, Any]:
             "spectrum": spec_fit, "res_d": res_d, "res_p": res_p, "d0": ds[0], "p0": ps[0]}
 
 
-def _tol_variance(a: dict[str, Any]) -> float:
-    lo, hi = a["ci95"]
-    half = (hi - lo) / 2 if np.isfinite(hi - lo) else 0.0
-    return max(TOL_VARIANCE, half)
-
-
 def run_random_features(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     from scalinglab.recipes.bahri import plots
 
@@ -175,11 +169,11 @@ def run_random_features(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
         if p["alpha_var_P"] is not None:
             a = p["alpha_var_P"]
             checks.append(check(f"{p['name']}: variance-limited alpha_P, L(D={p['d0']}, P) - L(D, inf), "
-                                f"P >= {p['var_p'][0]}", a["alpha"], 1.0, _tol_variance(a), basis=BASIS_VARIANCE))
+                                f"P >= {p['var_p'][0]}", a["alpha"], 1.0, TOL_VARIANCE, basis=BASIS_VARIANCE))
         if p["alpha_var_D"] is not None:
             a = p["alpha_var_D"]
             checks.append(check(f"{p['name']}: variance-limited alpha_D, L(D, P={p['p0']}) with free offset "
-                                f"against D - P - 1, D >= {p['var_d'][0]}", a["alpha"], 1.0, _tol_variance(a),
+                                f"against D - P - 1, D >= {p['var_d'][0]}", a["alpha"], 1.0, TOL_VARIANCE,
                                 basis=BASIS_VARIANCE))
         near = np.asarray(p["ds"]) <= p["n"] / 4
         gap = float(np.mean(np.abs(np.log(np.asarray(p["kernel"])[near] / np.asarray(p["theory"])[near]))))

@@ -9,7 +9,8 @@
   P.
 
 Exponents and intervals come from ``scalinglab.fit`` (power laws with a bootstrap over seeds; the regime verdict of
-``fit.regimes.regime_verdict``: variance-limited when the 95% interval of the exponent contains 1).
+``fit.regimes.regime_verdict``: variance-limited when the 95% interval of the exponent contains 1,
+resolution-limited when it lies between 0 and 1, "no scaling" when it reaches 0: ``scaling_regime``).
 """
 
 from __future__ import annotations
@@ -72,15 +73,28 @@ def _groups(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.tile(np.arange(n), seeds), y.reshape(-1), np.repeat(np.arange(seeds), n)
 
 
+NO_SCALING = "no scaling"
+
+
+def scaling_regime(ver: Any) -> Any:
+    """``ver`` with its regime read as the recipes report it: an exponent whose 95% interval reaches 0 is not
+    distinguishable from no scaling at all, so a "resolution-limited" verdict (interval below 1) whose interval
+    contains 0 becomes ``NO_SCALING``."""
+    lo = ver.ci95[0]
+    if ver.regime == "resolution_limited" and np.isfinite(lo) and lo <= 0.0:
+        return dataclasses.replace(ver, regime=NO_SCALING)
+    return ver
+
+
 def _verdict(x: np.ndarray, y: np.ndarray, predicted: float | None) -> Any:
     """The regime classifier on per-seed curves (bootstrap over seeds); when a seed's value is not positive (a
     difference of two losses can be), on the mean over seeds (bootstrap over points)."""
     if np.all(y > 0):
         idx, values, groups = _groups(y)
-        return regime_verdict(x[idx], values, groups=groups, predicted=predicted, n_boot=300)
+        return scaling_regime(regime_verdict(x[idx], values, groups=groups, predicted=predicted, n_boot=300))
     mean = y.mean(axis=0)
     keep = mean > 0
-    return regime_verdict(x[keep], mean[keep], predicted=predicted, n_boot=300)
+    return scaling_regime(regime_verdict(x[keep], mean[keep], predicted=predicted, n_boot=300))
 
 
 def _variance_fit(x: np.ndarray, diff: np.ndarray) -> tuple[Any, Any, float]:
@@ -89,7 +103,7 @@ def _variance_fit(x: np.ndarray, diff: np.ndarray) -> tuple[Any, Any, float]:
     (``fit.regimes.curve_verdict``); the sign is normalised so that the mean is positive. Returns the fit, the
     verdict and the sign."""
     sign = 1.0 if diff.mean() >= 0 else -1.0
-    ver = curve_verdict(x, sign * diff, limit=0.0, predicted=1.0, n_boot=500)
+    ver = scaling_regime(curve_verdict(x, sign * diff, limit=0.0, predicted=1.0, n_boot=500))
     return ver.fit, ver, sign
 
 
@@ -187,17 +201,18 @@ def run_four_regimes(out: Path, cfg: FourRegimesConfig, jobs: Jobs) -> RecipeRes
 
 
 def _verdict_check(label: str, ver: Any, expected: str) -> Check:
-    """A check row for a regime verdict. Variance-limited: the exponent against 1 with the tolerance the half of
-    the 95% interval on the side of 1 (so |exponent - 1| <= tolerance exactly when the interval contains 1);
-    resolution-limited: the interval's upper bound against 1 (it must lie below)."""
+    """A check row for a regime verdict (``scaling_regime``): measured is the fitted exponent, predicted 1 (the
+    variance-limited exponent). Variance-limited: the tolerance is the half of the 95% interval on the side of 1
+    (so |exponent - 1| <= tolerance exactly when the interval contains 1); resolution-limited: the interval must
+    lie strictly between 0 and 1 (the tolerance column holds the distance from 1 to the interval's upper end)."""
     lo, hi = ver.ci95
     name = f"{label}: regime classifier says {ver.regime} (95% interval of the exponent [{lo:.2f}, {hi:.2f}])"
     if expected == "variance_limited":
         side = hi - ver.exponent if ver.exponent < 1 else ver.exponent - lo
         return check(name, ver.exponent, 1.0, side if np.isfinite(side) else 0.0, ok=ver.regime == expected,
                      basis="the exponent's 95% interval (Student's t over seeds), on the side of 1")
-    return check(name, hi if np.isfinite(hi) else ver.exponent, 1.0, 0.0, ok=ver.regime == expected,
-                 basis="the upper end of the exponent's 95% interval must lie below 1")
+    return check(name, ver.exponent, 1.0, 1.0 - hi if np.isfinite(hi) else 0.0, ok=ver.regime == expected,
+                 basis="the exponent's 95% interval must lie strictly between 0 (no scaling) and 1 (variance-limited)")
 
 
 register(Recipe("bahri-fig1a", PAPER, "Fig. 1a: four scaling regimes in trained networks on digits and MNIST-1D",
@@ -266,6 +281,13 @@ def run_teacher_student(out: Path, cfg: TeacherStudentConfig, jobs: Jobs, real=N
         rows.append({"d": d, "alpha_D": fit.exponent, "ci95 low": fit.ci95["alpha"][0],
                      "ci95 high": fit.ci95["alpha"][1], "4/alpha_D": 4.0 / fit.exponent,
                      "largest final train loss": float(r["train_loss"].max())})
+    if len(cfg.dims) >= 3:
+        slope, intercept = np.polyfit(np.asarray(cfg.dims, float), 4.0 / np.asarray(alphas), 1)
+        checks.append(check(f"4 / alpha_D against d over d = {cfg.dims[0]}..{cfg.dims[-1]}: slope of the least-squares "
+                            f"line (intercept {intercept:.2f}) against the identity's 1", slope, 1.0, 0.25,
+                            reason=f"measured 4/alpha_D = {slope:.2f} d + {intercept:.2f}: it rises more slowly "
+                            "than d (the table of alpha_D per dimension)",
+                            basis="the per-d 25% read as a slope (4/alpha_D = s d with s in [0.75, 1.25])"))
     measured = _real_dimensions(real, checks, curves, jobs) if real else []
     figures = {"4/alpha_D against d": plots.dimension_figure(cfg.dims, alphas, errors,
                                                             out / "bahri-teacher-student-4d.png", real=measured),

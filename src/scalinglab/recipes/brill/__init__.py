@@ -6,8 +6,10 @@ training examples per degree of freedom (DOF) fitted from 30-50 training fractio
 the optimal DOF allocation n_k (Step 2); data scaling with i.i.d. sampling, p_train = D sigma_k / sum(s) (Step 3);
 the (b, k_br) scan at N = 500 (Step 4). Theory (``theory.percolation``) is overlaid with no fitted parameter.
 
-Test loss: by default every site not used for training is a test site and cluster k weighs s_k (the same
-expectation as the paper's p_test = 0.001 test sites, with far less noise); ``p_test`` restores the paper's draw.
+Test loss: by default every site not used for training is a test site and cluster k weighs s_k. That is not the
+paper's estimator: the paper draws n_test = round(p_test s_k) test sites (p_test = 0.001), so clusters with
+s_k <= 500 get none and the loss is a test-site-weighted mean over the larger clusters; its expectation differs
+(lower at large N, see ``brill-fig6``'s notes). ``p_test`` restores the paper's draw.
 Training orders are drawn once per seed and step, so training sets are nested across N (common random numbers).
 """
 
@@ -32,8 +34,11 @@ PAPER = "Brill 2024"
 ALPHA, MANIFOLD = 1.0, 0.5  # tau = 5/2 (mean field); nearest neighbour c = 2 on fractal dimension D = 4
 BASIS_LEVEL = "agreement with the parameter-free theory asked of the simulation (15%)"
 BASIS_SLOPE = "the slope that 15% agreement at both ends of the window allows"
-BASIS_PRINTED = "half a unit in the last digit the paper prints"
-BASIS_EXACT = "an identity, to rounding"
+BASIS_ANCHOR = ("half a unit in the last digit of the value computed by the author's code (an anchor of the paper's "
+                "specification, not a number printed in the paper)")
+PAPER_P_TEST = 0.001  # the paper's fraction of test sites per cluster
+PROTOCOL_SEEDS = 10  # seeds on which fig6 also measures the paper's test protocol
+K_SCAN = 3.0  # Fig. 5: the theory optimum's loss within 3 standard errors of the scan minimum
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,22 +138,42 @@ def _rng(config: BrillConfig, *key: int) -> np.random.Generator:
     return job_rng(config.fingerprint(), *key)
 
 
+def _seed_clusters(config: BrillConfig, seed: int) -> tuple[np.random.Generator, _Cluster, tuple, np.ndarray]:
+    """One seed's clusters, Step 1 (n, L, sigma_k) and its training order, with the generator that drew them."""
+    rng = _rng(config, seed)
+    c = _Cluster(config, rng)
+    conv = c.conversion(config.fractions, rng)
+    return rng, c, conv, c.ranks(rng)
+
+
+def _scaling_losses(config: BrillConfig, c: _Cluster, sigma: np.ndarray, p_test: float | None,
+                    rng: np.random.Generator, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 2 and 3: test losses of the optimal DOF allocation and of i.i.d. data over ``config.grid()``."""
+    f, grid = c.forest, config.grid()
+    k = np.arange(1, f.n_clusters + 1)
+    model = [c.losses(th.optimal_allocation(N, k, ALPHA, MANIFOLD) * sigma / f.sizes, p_test, rng, ranks)[0]
+             for N in grid]
+    data = [c.losses(np.full(f.n_clusters, D) * sigma / f.sizes.sum(), p_test, rng, ranks)[0] for D in grid]
+    return np.array(model), np.array(data)
+
+
 def run_seed(config: BrillConfig, seed: int) -> dict[str, Any]:
     """Steps 1-3 for one seed: sizes, sigma_k, conversion curves, model- and data-scaling losses."""
-    rng = _rng(config, seed)
     t0 = time.perf_counter()
-    c = _Cluster(config, rng)
+    rng, c, (n_conv, loss_conv, sigma), ranks = _seed_clusters(config, seed)
     f = c.forest
-    n_conv, loss_conv, sigma = c.conversion(config.fractions, rng)
-    ranks = c.ranks(rng)
-    grid = config.grid()
-    k = np.arange(1, f.n_clusters + 1)
-    model = [c.losses(th.optimal_allocation(N, k, ALPHA, MANIFOLD) * sigma / f.sizes, config.p_test, rng, ranks)[0]
-             for N in grid]
-    data = [c.losses(np.full(f.n_clusters, D) * sigma / f.sizes.sum(), config.p_test, rng, ranks)[0] for D in grid]
+    model, data = _scaling_losses(config, c, sigma, config.p_test, rng, ranks)
     return {"seed": seed, "sizes": f.sizes, "sigma": sigma, "n_conv": n_conv, "loss_conv": loss_conv,
-            "model": np.array(model), "data": np.array(data), "sites": f.n_sites, "attempts": f.meta["attempts"],
+            "model": model, "data": data, "sites": f.n_sites, "attempts": f.meta["attempts"],
             "seconds": time.perf_counter() - t0}
+
+
+def run_paper_protocol(config: BrillConfig, seed: int) -> dict[str, Any]:
+    """Steps 2 and 3 on the clusters and sigma_k of ``run_seed(config, seed)`` with the paper's test sites
+    (``PAPER_P_TEST``): the same clusters under the other estimator of the test loss."""
+    _, c, (_, _, sigma), ranks = _seed_clusters(config, seed)
+    model, data = _scaling_losses(config, c, sigma, PAPER_P_TEST, _rng(config, seed, 2), ranks)
+    return {"seed": seed, "model": model, "data": data, "sites": c.forest.n_sites}
 
 
 def run_scan(config: BrillConfig, seed: int, repeats: int = 8) -> dict[str, Any]:
@@ -204,8 +229,9 @@ def slope_window(n_clusters: int, n_max: float) -> tuple[float, float]:
 
 
 def scaling_checks(grid: np.ndarray, model: np.ndarray, data: np.ndarray, n_clusters: int,
-                   tolerance: float = 0.15, n_min: float = 30.0) -> tuple[list[dict], list[dict]]:
-    """The done-criterion: medians within ``tolerance`` of theory at every N >= n_min; log-slopes.
+                   tolerance: float = 0.15, n_min: float = 30.0, label: str = "") -> tuple[list[dict], list[dict]]:
+    """The done-criterion: medians within ``tolerance`` of theory at every N >= n_min; log-slopes (check names
+    start with ``label``).
 
     A slope over [lo, hi] that agrees with theory to ``tolerance`` at both ends differs from the theory's
     slope by at most ln((1 + tol) / (1 - tol)) / ln(hi / lo): that is the slope check's tolerance.
@@ -220,10 +246,11 @@ def scaling_checks(grid: np.ndarray, model: np.ndarray, data: np.ndarray, n_clus
         ratio = med / theory[name]
         sel = grid >= n_min
         worst = int(np.argmax(np.abs(ratio[sel] - 1.0)))
-        checks.append(check(f"{name} scaling: worst median/theory at N >= {n_min:g} (at N = {grid[sel][worst]:.0f})",
+        checks.append(check(f"{label}{name} scaling: worst median/theory at N >= {n_min:g} "
+                            f"(at N = {grid[sel][worst]:.0f})",
                             ratio[sel][worst], 1.0, tolerance, basis=BASIS_LEVEL))
         measured, predicted = log_slope(grid, med, lo, hi), log_slope(grid, theory[name], lo, hi)
-        checks.append(check(f"{name} scaling: log-slope for N in [{lo:.0f}, {hi:.0f}]", measured, predicted,
+        checks.append(check(f"{label}{name} scaling: log-slope for N in [{lo:.0f}, {hi:.0f}]", measured, predicted,
                             slope_tol, basis=BASIS_SLOPE))
         edges = np.geomspace(1.0, grid[-1], 8)
         for a, b in zip(edges[:-1], edges[1:], strict=True):
@@ -245,14 +272,35 @@ def fig6(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     model = np.array([r["model"] for r in runs])
     data = np.array([r["data"] for r in runs])
     checks, rows = scaling_checks(grid, model, data, config.n_clusters)
+    # the paper's estimator of the test loss (p_test = 0.001 test sites) on the same clusters and sigma_k
+    n_paper = min(config.seeds, PROTOCOL_SEEDS)
+    paper = jobs.map("brill", run_paper_protocol, config, [(s,) for s in range(n_paper)], "paper's test protocol")
+    paper_model, paper_data = np.array([r["model"] for r in paper]), np.array([r["data"] for r in paper])
+    more, _ = scaling_checks(grid, paper_model, paper_data, config.n_clusters,
+                             label=f"paper's test sites (p_test = {PAPER_P_TEST:g}, {n_paper} seeds): ")
+    checks += more
+    protocol = []
+    for name, mine, theirs in (("model", model[:n_paper], paper_model), ("data", data[:n_paper], paper_data)):
+        ratio = np.median(theirs / mine, axis=0)
+        protocol += [{"curve": name, "N": float(n), "all sites, median": float(np.median(a)),
+                      "paper's test sites, median": float(np.median(b)), "median ratio paper / all sites": float(r)}
+                     for n, a, b, r in zip(grid, mine.T, theirs.T, ratio, strict=True)]
+    large = [r["median ratio paper / all sites"] for r in protocol if r["N"] >= 290]
     figure = plots.scaling_figure(grid, model, data, out / "brill-fig6.png")
     seconds = [r["seconds"] for r in runs]
     notes = [f"{config.seeds} seeds, {config.n_clusters} clusters of {config.min_size}..{config.max_size:g} sites "
              f"(median {np.median([r['sites'] for r in runs]):.3g} sites a seed), {config.fractions} training "
              f"sizes for sigma_k, {config.n_points} values of N and D up to {config.n_max:g}; "
-             f"median {np.median(seconds):.1f} s a seed on one core."]
+             f"median {np.median(seconds):.1f} s a seed on one core.",
+             "The curves and the first checks use every site not used for training as a test site, cluster k "
+             f"weighted by s_k. The paper's estimator (n_test = round({PAPER_P_TEST:g} s_k) test sites, loss "
+             "weighted by test sites, so clusters of at most 500 sites carry no weight) on the same clusters and "
+             f"sigma_k of the first {n_paper} seeds gives {min(large):.3f} to {max(large):.3f} times the "
+             "all-sites loss (median over seeds of the per-seed ratio) at N, D >= 290; the checks prefixed "
+             "'paper's test sites' hold it to the same theory."]
     return RecipeResult(checks=checks, figures={"model and data scaling": figure}, notes=notes,
-                        tables={"log-slopes: measured median against theory": rows})
+                        tables={"log-slopes: measured median against theory": rows,
+                                "test-loss protocol: the paper's test sites against all sites": protocol})
 
 
 def fig7(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
@@ -280,12 +328,11 @@ def fig7(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
                         "(2 SE, bootstrap over clusters)", slope, MANIFOLD, 2.0 * se,
                         basis="2 standard errors, bootstrap over clusters"))
     sigma = np.concatenate([r["sigma"] for r in runs])
-    checks.append(check("sigma_k >= 1 for every cluster (fit constraint)", float(sigma.min()), 1.0, 0.0,
-                        ok=bool(sigma.min() >= 1.0 - 1e-9), basis="a bound of the fit, no tolerance"))
     figure = plots.cluster_figure(runs, config, out / "brill-fig7.png")
     notes = [f"{len(sizes)} clusters over {len(runs)} seeds; median sigma_k = {np.median(sigma):.2f} "
              f"(16-84%: {np.percentile(sigma, 16):.2f}-{np.percentile(sigma, 84):.2f}); "
-             f"tau = {est.value:.3f} [{est.ci95[0]:.3f}, {est.ci95[1]:.3f}]."]
+             f"tau = {est.value:.3f} [{est.ci95[0]:.3f}, {est.ci95[1]:.3f}]. sigma_k >= 1 is the fit's constraint "
+             f"(smallest {sigma.min():.3g}), a unit test of conversion_factors rather than a check."]
     return RecipeResult(checks=checks, figures={"cluster sizes, per-cluster curves, sigma_k": figure}, notes=notes)
 
 
@@ -312,18 +359,17 @@ def fig5(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     opt = np.array([r["optimum"] for r in runs])  # (seeds, repeats)
     opt_loss, best_loss = float(opt.mean()), float(loss.min())
     noise = float(np.mean(opt.std(axis=1, ddof=1))) / np.sqrt(len(runs))  # sd of one scan point's mean loss
+    se_gap = noise * np.sqrt(1.0 + 1.0 / opt.shape[1])  # sd of (mean over the repeats) - (one scan point)
     b_opt, k_opt = th.allocation_exponent(ALPHA, MANIFOLD), float(th.break_rank(config.scan_n, ALPHA, MANIFOLD))
-    region = loss <= np.quantile(loss, 0.05)  # the minimum region: the best 5% of the scanned allocations
-    checks = []
-    for name, vals, target, log in (("b", points[region, 0], b_opt, False), ("k_br", points[region, 1], k_opt, True)):
-        lo, hi = float(vals.min()), float(vals.max())
-        centre = float(np.exp(np.median(np.log(vals))) if log else np.median(vals))
-        checks.append(check(f"theory {name} = {target:.4g} inside the minimum region (best 5% of the scan: "
-                            f"{lo:.3g}..{hi:.3g}; measured = its median)", centre, target,
-                            max(abs(hi - centre), abs(centre - lo)), ok=bool(lo <= target <= hi),
-                            basis="the spread of the best 5% of the scan"))
-    checks.append(check("loss at the theory optimum / scan minimum - 1 (losses agree with theory to 15%)",
-                        opt_loss / best_loss - 1.0, 0.0, 0.15, basis=BASIS_LEVEL))
+    region = loss <= np.quantile(loss, 0.05)  # the minimum region: the best 5% of the scanned allocations (figure)
+    gap = (opt_loss - best_loss) / max(se_gap, 1e-300)
+    checks = [check(f"loss at the theory optimum (b = {b_opt:.4g}, k_br = {k_opt:.4g}) above the scan minimum, in "
+                    f"standard errors (within {K_SCAN:g})", gap, 0.0, K_SCAN,
+                    reason=f"the scan minimum lies at b = {points[int(np.argmin(loss)), 0]:.2f}, k_br = "
+                    f"{points[int(np.argmin(loss)), 1]:.1f}, below the theory's k_br; it is also the least of "
+                    f"{config.scan_points} noisy losses (see notes)",
+                    basis=f"{K_SCAN:g} standard errors of the difference, the sd of one scan point from "
+                    f"{opt.shape[1]} repeated draws at the optimum (fixed in advance)")]
     figure = plots.scan_figure(points, loss, region, (b_opt, k_opt), config, out / "brill-fig5.png")
     at_best = points[int(np.argmin(loss))]
     notes = [f"{config.scan_points} points (b, k_br) at N = {config.scan_n:g}, allocation normalised by the discrete "
@@ -331,7 +377,11 @@ def fig5(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
              f"{at_best[0]:.2f}, k_br = {at_best[1]:.1f}; theory optimum {opt_loss:.4f} (mean of "
              f"{opt.size} draws; sd of one scan point {noise:.4f}, so the gap is "
              f"{(opt_loss - best_loss) / max(noise, 1e-12):.1f} sd). With the discrete normalisation the ranks just "
-             "below k_br = 58 receive less than one DOF, which favours a smaller k_br in the simulation."]
+             "below k_br = 58 receive less than one DOF, which favours a smaller k_br in the simulation.",
+             f"The best 5% of the scan (outlined) spans b = {points[region, 0].min():.2f}.."
+             f"{points[region, 0].max():.2f} "
+             f"and k_br = {points[region, 1].min():.3g}..{points[region, 1].max():.3g}: too wide a region to test "
+             "the optimum against, so the check compares losses in standard errors instead."]
     return RecipeResult(checks=checks, figures={"loss over (b, k_br)": figure}, notes=notes)
 
 
@@ -379,47 +429,46 @@ def ndim_degree(L: int, d: int) -> np.ndarray:
 def fig2(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     from scalinglab.recipes.brill import plots
 
-    checks = [check(f"k_br({n}) (paper: {v})", th.break_rank(n, ALPHA, MANIFOLD), float(v), tol, basis=BASIS_PRINTED)
+    checks = [check(f"k_br({n}) (author's code: {v})", th.break_rank(n, ALPHA, MANIFOLD), float(v), tol,
+                    basis=BASIS_ANCHOR)
               for n, v, tol in ((1, "1.7074", 5e-5), (100, "19.63", 5e-3), (500, "58.04", 5e-3))]
-    checks += [check(f"L_model({n}) (paper: {v})", th.model_scaling_loss(n, ALPHA, MANIFOLD), float(v), 5e-4,
-                     basis=BASIS_PRINTED)
+    checks += [check(f"L_model({n}) (author's code: {v})", th.model_scaling_loss(n, ALPHA, MANIFOLD), float(v), 5e-4,
+                     basis=BASIS_ANCHOR)
                for n, v in ((10, "0.685"), (100, "0.334"))]
     for e in (0.1, 2.0):
         checks.append(check(f"c/D = {e:g}: local slope of L(N) at N = 1e14 against min(alpha, c/D)",
                             th.local_slope(th.model_scaling_loss, 1e14, ALPHA, e), min(ALPHA, e), 0.03, relative=True,
                             basis="the asymptote's approach at N = 1e14 (3%)"))
     return RecipeResult(checks=checks, figures={"L(N)": plots.theory_figure("model", out / "brill-fig2.png")},
-                        notes=["alpha = 1; the paper's printed values are matched to half a unit of their last digit."])
+                        notes=["alpha = 1; the anchors are values of the author's code (the paper prints none), "
+                               "matched to half a unit of their last digit."])
 
 
 def fig3(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     from scalinglab.recipes.brill import plots
 
-    checks = [check(f"L_data({n}) (paper: {v})", th.data_scaling_loss(n, ALPHA, MANIFOLD), float(v), 5e-4,
-                    basis=BASIS_PRINTED)
+    checks = [check(f"L_data({n}) (author's code: {v})", th.data_scaling_loss(n, ALPHA, MANIFOLD), float(v), 5e-4,
+                    basis=BASIS_ANCHOR)
               for n, v in ((10, "0.680"), (100, "0.330"))]
-    checks.append(check("degenerate branch c/D = alpha/(1+alpha) equals the limit of the general formula at D = 100",
-                        th.data_scaling_loss(100.0, ALPHA, 0.5), th.data_scaling_loss(100.0, ALPHA, 0.5 + 1e-5), 1e-4,
-                        basis="first order in the offset 1e-5 of c/D"))
     return RecipeResult(checks=checks, figures={"L(D)": plots.theory_figure("data", out / "brill-fig3.png")},
                         notes=["alpha = 1; the degenerate case L = (1 + ln(D)/2) D^-1/2 is the paper's toy "
-                               "experiment."])
+                               "experiment (that the general formula tends to it as c/D -> alpha/(1+alpha) is a "
+                               "unit test of theory.percolation, not a check here); the anchors are values of the "
+                               "author's code."])
 
 
 def fig4(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     from scalinglab.recipes.brill import plots
 
     rows = th.exponent_ratios()
-    mf = next(r for r in rows if r["d"] == 6 and r["c"] == 2)
-    checks = [check("d >= 6, c = 2: (c/D) / (alpha/(1+alpha)) = 1 (the degenerate toy case)", mf["data_ratio"], 1.0,
-                    1e-12, basis=BASIS_EXACT),
-              check("d >= 6, c = 2: (c/D) / alpha = 1/2 (model scaling limited by the manifold term)",
-                    mf["model_ratio"], 0.5, 1e-12, basis=BASIS_EXACT)]
     table = [{"d": r["d"], "c": r["c"], "tau": r["tau"], "D": r["fractal_dimension"], "(c/D)/alpha": r["model_ratio"],
               "(c/D)/(alpha/(1+alpha))": r["data_ratio"]} for r in rows]
-    return RecipeResult(checks=checks, figures={"exponent ratios": plots.ratio_figure(rows, out / "brill-fig4.png")},
+    return RecipeResult(checks=[], figures={"exponent ratios": plots.ratio_figure(rows, out / "brill-fig4.png")},
                         tables={"exponent ratios": table},
-                        notes=["Below 1 the manifold term limits scaling, above 1 the quanta (Zipf) term does."])
+                        notes=["Below 1 the manifold term limits scaling, above 1 the quanta (Zipf) term does.",
+                               "No checks: the figure plots formulas of the literature exponents, and its values "
+                               "(mean field, c = 2: (c/D)/alpha = 1/2, (c/D)/(alpha/(1+alpha)) = 1) are identities, "
+                               "asserted by the unit tests of theory.percolation."])
 
 
 register(Recipe("brill-fig1", PAPER, "site percolation on a 10x10x10 cubic lattice at p = 0.1, 0.3116, 0.6", fig1))
