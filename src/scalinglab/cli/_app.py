@@ -57,7 +57,8 @@ def _bar(*columns: Any) -> Progress:
 
 
 # The flag of each library parameter whose flag is not just "--" + the name with dashes (errors.py).
-FLAGS = {"n_boot": "--bootstrap", "local_workers": "--dask-local", "step": "--step-col", "run": "--run-col"}
+FLAGS = {"n_boot": "--bootstrap", "local_workers": "--dask-local", "step": "--step-col", "run": "--run-col",
+         "names": "--data"}
 
 
 def flag(param: str) -> str:

@@ -1,4 +1,5 @@
-"""Commands for forecasts from other people's measurements: isoflop (Chinchilla's approach 2)."""
+"""Commands for forecasts from other people's measurements: isoflop (Chinchilla's approach 2) and
+benchmark-laws (every law on fixed train/test splits)."""
 
 from __future__ import annotations
 
@@ -89,3 +90,63 @@ def _print_isoflop(out: dict[str, Any]) -> None:
     for label, r in out["groups"].items():
         for w in r.get("warnings", []):
             console.print(Text.assemble(("warning:", "yellow"), " ", f"{label}: {w}"), soft_wrap=True)
+
+
+# ScaleBench's active-selection results at 5% of the budget (Li et al. 2026), the bar `benchmark-laws` prints.
+PAPER_5_PERCENT = {"lr_bsz_scaling_law": 0.00, "domain_mixture_scaling_law": 0.89, "vocab_scaling_law": 0.98,
+                   "parallel_scaling_law": 0.77, "moe_scaling_law": 0.65, "data_constrained_scaling_law": 0.85,
+                   "sparsity_scaling_law": 0.44, "farseer_scaling_law": 0.88}
+
+
+@app.command("benchmark-laws")
+@_guard
+def benchmark_laws(
+    data: Optional[list[str]] = typer.Option(None, "--data", help="Data set (repeat; default: all eight ScaleBench "
+                                             "tasks, e.g. farseer_scaling_law)."),
+    folder: Optional[Path] = typer.Option(None, "--folder", help="Folder of NAME_train.csv and NAME_test.csv "
+                                          "(default: the copies shipped with the tests)."),
+    bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap refits per fit (prediction intervals)."),
+    seed: int = typer.Option(0, "--seed"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the scores as JSON here."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a figure of the R^2 here (PNG)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No table (use --json)."),
+) -> None:
+    """Every candidate law, and scalinglab's own choice, on fixed train/test splits: target-region R^2, RMSE of
+    log loss and coverage of the 95% prediction intervals on the held-out points."""
+    from scalinglab.fit.benchmark import benchmark
+
+    _quiet(quiet)
+    if json_out is not None:
+        _check_out_file(json_out, "--json")
+    if plot is not None:
+        from scalinglab.cli.fit import _check_plot_path
+
+        _check_plot_path(plot)
+    if folder is not None and not Path(folder).is_dir():
+        raise SpecError(f"--folder: {folder} is not a folder")
+    result = benchmark(data or None, n_boot=bootstrap, seed=seed, folder=folder)
+    table = Table(title=Text(f"Forecasting benchmark ({result['loss']} fits, {bootstrap} bootstrap refits): "
+                             "scores on the test split"))
+    for col in ("data set", "law", "R^2", "RMSE log", "95% PI coverage", "paper 5%"):
+        table.add_column(col, justify="left" if col in ("data set", "law") else "right")
+    for name, d in result["datasets"].items():
+        rows = list(d["laws"].items()) + [(f"auto ({d['auto']['law']})", d["auto"])]
+        for law, s in rows:
+            def cell(v: Any, fmt: str) -> str:
+                return "-" if v is None else format(v, fmt)
+            table.add_row(Text(name), Text(law), cell(s.get("r2"), ".3f"), cell(s.get("rmse_log"), ".4f"),
+                          cell(s.get("coverage95"), ".2f"),
+                          cell(PAPER_5_PERCENT.get(name), ".2f") if law.startswith("auto") else "")
+    out_console.print(table)
+    for name, d in result["datasets"].items():
+        for law, s in d["laws"].items():
+            if "error" in s:
+                console.print(Text.assemble(("warning:", "yellow"), " ", f"{name}: {law}: {s['error']}"),
+                              soft_wrap=True)
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2))
+    if plot:
+        from scalinglab.report.forecastplots import plot_benchmark
+
+        plot_benchmark(result, plot, {k: v for k, v in PAPER_5_PERCENT.items() if k in result["datasets"]})
+        out_console.print(Text(f"plot: {plot}"), soft_wrap=True)

@@ -127,9 +127,9 @@ def isoflop(compute: np.ndarray, N: np.ndarray, loss: np.ndarray, tokens: np.nda
     not given). Budgets are the distinct values of ``compute``; several runs of one size in a budget count by
     their least loss (Porian et al.'s choice: a run that diverged is not the size's loss)."""
     if method not in METHODS:
-        raise SpecError(f"--method: must be one of {', '.join(METHODS)}, got {method!r}")
+        raise SpecError(f"must be one of {', '.join(METHODS)}, got {method!r}", param="method")
     if n_boot < 0:
-        raise SpecError(f"--bootstrap: must be non-negative, got {n_boot}")
+        raise SpecError(f"must be non-negative, got {n_boot}", param="n_boot")
     C, N, y = (np.asarray(v, dtype=float).ravel() for v in (compute, N, loss))
     D = C / (6 * N) if tokens is None else np.asarray(tokens, dtype=float).ravel()
     if not (len(C) == len(N) == len(y) == len(D)):

@@ -84,6 +84,81 @@ def m4(x, E_inf, E_0, beta, c, alpha):
     return E_inf + w
 
 
+# Laws of the ScaleBench tasks (Li et al. 2026): published forms for settings beyond L(N, D). Every one is
+# written so that its scale coefficients are non-negative and enter linearly (solved exactly at each start).
+
+
+def farseer(N, D, E, s, q, S, B, b, Q, A, a):
+    """L = S exp(s N^q) + Q exp(B N^b) D^-exp(A N^a + E) (Li et al. 2025, "Farseer", Eq. 4, with their
+    exp(S) and exp(Q) written as the linear coefficients S and Q)."""
+    N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
+    with np.errstate(over="ignore"):
+        return (S * np.exp(np.clip(s * N**q, -50, 50))
+                + Q * np.exp(np.clip(B * N**b - np.exp(np.clip(A * N**a + E, -50, 50)) * np.log(D), -700, 50)))
+
+
+def muennighoff(U, N, D, E, A, alpha, B, beta, R_N, R_D, rho):
+    """L = E + A / N'^alpha + B / D'^beta with repeated data and excess parameters decaying in value
+    (Muennighoff et al. 2023, "Scaling Data-Constrained Language Models", Eqs. 5-7):
+    D' = U + U R_D (1 - exp(-(D/U - 1) / R_D)), U_N = min(rho U, N), N' = U_N + U_N R_N (1 - exp(-(N/U_N - 1)
+    / R_N)); rho U stands for the compute-optimal size of U unique tokens."""
+    U, N, D = (np.asarray(v, dtype=float) for v in (U, N, D))
+    UN = np.minimum(rho * U, N)
+    Nx = UN * (1 + R_N * (1 - np.exp(-np.maximum(N / UN - 1, 0) / R_N)))
+    Dx = U * (1 + R_D * (1 - np.exp(-np.maximum(D / U - 1, 0) / R_D)))
+    return E + A * Nx**-alpha + B * Dx**-beta
+
+
+def vocabulary(P, V, D, E, A, alpha, C, gamma, B, beta):
+    """L = E + A P^-alpha + C V^-gamma + B D^-beta: non-vocabulary parameters P, vocabulary size V (standing for
+    the vocabulary parameters V d) and training characters D (Tao et al. 2024, "Scaling Laws with Vocabulary",
+    Eq. 7; gamma may be negative: past its optimum a larger vocabulary costs loss)."""
+    P, V, D = (np.asarray(v, dtype=float) for v in (P, V, D))
+    return E + A * P**-alpha + C * V**-gamma + B * D**-beta
+
+
+def vocabulary_coupled(P, V, D, E, A, k_P, alpha, B, k_D, beta):
+    """L = E + A (P V^k_P)^-alpha + B (D V^k_D)^-beta: the vocabulary rescales the effective parameters and
+    data (Tao et al. 2024, Section 3: the vocabulary parameters V d join the parameters, and a larger vocabulary
+    packs more characters into each token; ScaleBench's vocabulary law 6)."""
+    P, V, D = (np.asarray(v, dtype=float) for v in (P, V, D))
+    return E + A * (P * V**k_P) ** -alpha + B * (D * V**k_D) ** -beta
+
+
+def lr_bsz(lr, bsz, D, N, E, A, alpha, B, beta, C, mu, mu_N, mu_D, G, nu, nu_D):
+    """L = E + A N^-alpha + B D^-beta + C (ln lr - ln lr*)^2 + G (ln bsz - ln bsz*)^2, with the optima power laws
+    ln lr* = mu + mu_N ln(N / 1e9) + mu_D ln(D / 1e11) and ln bsz* = nu + nu_D ln(D / 1e11) (Li et al. 2025,
+    "Predictable Scale: Part I", Eqs. 1-2 for the optima; the quadratic valleys in log lr and log bsz of their
+    Figure 2 around Hoffmann et al. 2022, Eq. 2)."""
+    lr, bsz, D, N = (np.asarray(v, dtype=float) for v in (lr, bsz, D, N))
+    dlr = np.log(lr) - (mu + mu_N * np.log(N / 1e9) + mu_D * np.log(D / 1e11))
+    dbs = np.log(bsz) - (nu + nu_D * np.log(D / 1e11))
+    return E + A * N**-alpha + B * D**-beta + C * dlr**2 + G * dbs**2
+
+
+def routed(E, N, L_inf, A, alpha, beta, gamma):
+    """L = L_inf + A N^-alpha E^-(beta + gamma ln(N / 1e9)): experts E and dense parameters N (Clark et al. 2022,
+    "Unified Scaling Laws for Routed Language Models", Eq. 7: log L bilinear in log N and log E, plus an
+    irreducible loss)."""
+    E, N = np.asarray(E, dtype=float), np.asarray(N, dtype=float)
+    return L_inf + A * N**-alpha * E ** -(beta + gamma * np.log(N / 1e9))
+
+
+def parallel(N, P, E, A, k, alpha):
+    """L = (A / (N (k ln P + 1)))^alpha + E: N parameters run as P parallel streams (Chen et al. 2025,
+    "Parallel Scaling Law for Language Models", Eq. 5)."""
+    N, P = np.asarray(N, dtype=float), np.asarray(P, dtype=float)
+    return (A / (N * (k * np.log(P) + 1))) ** alpha + E
+
+
+def data_mixing(r1, r2, r3, r4, r5, c, k, t1, t2, t3, t4, t5):
+    """L_i = c + k exp(sum_j t_j r_j): one domain's loss against the mixture proportions r_j (Ye et al. 2024,
+    "Data Mixing Laws", Eq. 1); the columns are 1 + r_j (proportions may be zero), which changes only k."""
+    r = [np.asarray(v, dtype=float) for v in (r1, r2, r3, r4, r5)]
+    z = t1 * r[0] + t2 * r[1] + t3 * r[2] + t4 * r[3] + t5 * r[4]
+    return c + k * np.exp(np.clip(z, -700, 700))
+
+
 # Closed-form gradients: each returns (L, [dL/dp for p in the law's parameters, in order]) with the law's own
 # broadcasting. The fitter uses them for its L-BFGS-B and Gauss-Newton steps (fit.estimate, fit.solve).
 
@@ -263,6 +338,53 @@ LAWS: dict[str, Law] = {
             "Alabdulmohsin, Neyshabur & Zhai 2022, estimator M4", offset="E_inf", grad=m4_grad),
         _broken(1),
         _broken(2),
+        Law("farseer", farseer,
+            (Param("E", -5.0, 8.0, grid=(1.0, 3.0)), Param("s", -2.0, 1.0, grid=(-0.3, -0.06, 0.0)),
+             Param("q", 0.0, 0.5, grid=(0.05, 0.15)), Param("S", 0.0, np.inf, linear=True),
+             Param("B", 0.0, 1e4, grid=(3.0, 30.0, 300.0)), Param("b", -1.0, 0.0, grid=(-0.3, -0.15, -0.05)),
+             Param("Q", 0.0, np.inf, linear=True), Param("A", -8.0, 2.0, grid=(-2.0, -0.5)),
+             Param("a", 0.0, 0.5, grid=(0.01, 0.05, 0.15))), 2,
+            "Li et al. 2025, Farseer, Eq. 4"),
+        Law("muennighoff", muennighoff,
+            (Param("E", 0.0, np.inf, linear=True), Param("A", 0.0, np.inf, linear=True),
+             Param("alpha", 0.0, 3.0, grid=(0.2, 0.35, 0.6)), Param("B", 0.0, np.inf, linear=True),
+             Param("beta", 0.0, 3.0, grid=(0.2, 0.35, 0.6)), Param("R_N", 1e-2, 1e4, log=True, grid=(1.0, 5.0, 30.0)),
+             Param("R_D", 1e-2, 1e4, log=True, grid=(3.0, 15.0, 60.0)),
+             Param("rho", 1e-4, 1e2, log=True, grid=(0.01, 0.05, 0.3))), 3,
+            "Muennighoff et al. 2023, Eqs. 5-7", offset="E"),
+        Law("vocabulary", vocabulary,
+            (Param("E", 0.0, np.inf, linear=True), Param("A", 0.0, np.inf, linear=True),
+             Param("alpha", 0.0, 3.0, grid=(0.1, 0.3, 0.6)), Param("C", 0.0, np.inf, linear=True),
+             Param("gamma", -2.0, 3.0, grid=(-0.2, 0.0, 0.2, 0.5)), Param("B", 0.0, np.inf, linear=True),
+             Param("beta", 0.0, 3.0, grid=(0.1, 0.3, 0.6))), 3,
+            "Tao et al. 2024, Eq. 7", offset="E"),
+        Law("vocabulary_coupled", vocabulary_coupled,
+            (Param("E", 0.0, np.inf, linear=True), Param("A", 0.0, np.inf, linear=True),
+             Param("k_P", -3.0, 3.0, grid=(-0.3, 0.0, 0.3)), Param("alpha", 0.0, 3.0, grid=(0.1, 0.3, 0.6)),
+             Param("B", 0.0, np.inf, linear=True), Param("k_D", -3.0, 3.0, grid=(-0.3, 0.0, 0.3)),
+             Param("beta", 0.0, 3.0, grid=(0.1, 0.3, 0.6))), 3,
+            "Tao et al. 2024, Section 3; ScaleBench vocabulary law 6", offset="E"),
+        Law("lr_bsz", lr_bsz,
+            (Param("E", 0.0, np.inf, linear=True), Param("A", 0.0, np.inf, linear=True),
+             Param("alpha", 0.0, 3.0, grid=(0.2, 0.5)), Param("B", 0.0, np.inf, linear=True),
+             Param("beta", 0.0, 3.0, grid=(0.2, 0.5)), Param("C", 0.0, np.inf, linear=True),
+             Param("mu", -15.0, 0.0, grid=(-8.0, -6.5, -5.0)), Param("mu_N", -2.0, 1.0, grid=(-0.7, -0.3, 0.0)),
+             Param("mu_D", -1.0, 2.0, grid=(0.0, 0.3)), Param("G", 0.0, np.inf, linear=True),
+             Param("nu", -5.0, 15.0, grid=(4.0, 6.0, 8.0)), Param("nu_D", -1.0, 2.0, grid=(0.0, 0.3, 0.6))), 4,
+            "Li et al. 2025, Predictable Scale I, Eqs. 1-2, with Hoffmann et al. 2022, Eq. 2", offset="E"),
+        Law("routed", routed,
+            (Param("L_inf", 0.0, np.inf, linear=True), Param("A", 0.0, np.inf, linear=True),
+             Param("alpha", -1.0, 3.0, grid=(0.05, 0.2, 0.5)), Param("beta", -1.0, 3.0, grid=(0.0, 0.1, 0.3)),
+             Param("gamma", -1.0, 1.0, grid=(-0.05, 0.0, 0.05))), 2,
+            "Clark et al. 2022, Eq. 7 (with an irreducible loss)", offset="L_inf"),
+        Law("parallel", parallel,
+            (Param("E", 0.0, np.inf, linear=True), Param("A", 1e-300, np.inf, log=True),
+             Param("k", 0.0, 1e3, grid=(0.0, 0.3, 1.0, 3.0)), Param("alpha", 1e-3, 3.0, grid=(0.1, 0.3, 0.6))), 2,
+            "Chen et al. 2025, Parallel Scaling Law, Eq. 5", offset="E", scale_grid={"A": 0}),
+        Law("data_mixing", data_mixing,
+            (Param("c", 0.0, np.inf, linear=True), Param("k", 0.0, np.inf, linear=True),
+             *(Param(f"t{j}", -10.0, 10.0, grid=(-2.0, 0.0, 2.0)) for j in range(1, 6))), 5,
+            "Ye et al. 2024, Data Mixing Laws, Eq. 1", offset="c"),
     ]
 }
 
