@@ -18,7 +18,7 @@ import typer
 from typer.testing import CliRunner
 
 from conftest import ANSI, invoke, one_error_line
-from scalinglab.cli._app import _guard
+from scalinglab.cli._app import guard
 from scalinglab.cli.fit import FIT_OPTION_NAMES, FitOptions, fit_csv_analysis, report_csv
 from scalinglab.errors import SpecError
 
@@ -133,7 +133,7 @@ def _report_app() -> typer.Typer:
     app = typer.Typer()
 
     @app.command()
-    @_guard
+    @guard
     def report(csv: Path = typer.Option(..., "--csv"), out: Path = typer.Option(..., "--out"),
                y: Optional[str] = FitOptions.y, x: Optional[list[str]] = FitOptions.x, form: str = FitOptions.form,
                loss: str = FitOptions.loss, delta: float = FitOptions.delta, bootstrap: int = FitOptions.bootstrap,

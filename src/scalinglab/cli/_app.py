@@ -46,12 +46,12 @@ def _each_command(version: bool = typer.Option(False, "--version", callback=_ver
     out_console.quiet = False  # --quiet of an earlier command in this process does not carry over
 
 
-def _quiet(quiet: bool) -> None:
+def set_quiet(quiet: bool) -> None:
     """--quiet: no progress bars and nothing on standard output; errors, failures and warnings still show."""
     out_console.quiet = quiet
 
 
-def _bar(*columns: Any) -> Progress:
+def progress_bar(*columns: Any) -> Progress:
     """A transient progress bar on stderr; off with --quiet and when stderr is not a terminal (logs, pipes)."""
     return Progress(*columns, console=console, transient=True, disable=out_console.quiet or not console.is_terminal)
 
@@ -72,12 +72,12 @@ def error_line(err: ScalingLabError) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def _fail(message: str) -> None:
+def fail(message: str) -> None:
     console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
-def _check_out_file(path: Path, option: str) -> Path:
+def check_out_file(path: Path, option: str) -> Path:
     """The output file of ``option``, checked before any work: SpecError unless it is (or can be) a file in an
     existing folder that can be written in. Nothing is created."""
     path = Path(path)
@@ -93,7 +93,7 @@ def _check_out_file(path: Path, option: str) -> Path:
     return path
 
 
-def _guard(fn):
+def guard(fn):
     """Turn user errors into a one-line message and exit status 2."""
     import functools
 
@@ -102,7 +102,7 @@ def _guard(fn):
         try:
             return fn(*args, **kwargs)
         except ScalingLabError as err:
-            _fail(error_line(err))
+            fail(error_line(err))
         except KeyboardInterrupt:
             console.print("interrupted: finished seeds are stored; run again to resume")
             raise typer.Exit(130) from None
@@ -110,7 +110,7 @@ def _guard(fn):
     return wrapper
 
 
-def _executor_options(workers: Optional[int], scheduler: Optional[str], dask_local: Optional[int],
+def executor_options(workers: Optional[int], scheduler: Optional[str], dask_local: Optional[int],
                       retries: Optional[int]):
     """Check the sweep options before anything is opened; returns the executor's context (None: local pool)."""
     from scalinglab.sweep.executors import select_executor
@@ -130,20 +130,20 @@ def check_memory(spec, max_memory: Optional[float]) -> None:
         raise SpecError(f"{error_line(err)}; --max-memory sets the limit") from None
 
 
-def _run(spec, store, workers: Optional[int], *, quiet: bool = False, cluster=None, retries: Optional[int] = None,
+def run_spec(spec, store, workers: Optional[int], *, quiet: bool = False, cluster=None, retries: Optional[int] = None,
          max_memory: Optional[float] = None) -> int:
     from scalinglab.extras import check_spec
     from scalinglab.sweep.runner import RETRIES, register_spec, run_sweep
 
     if cluster is None:
-        cluster = _executor_options(workers, None, None, retries)
+        cluster = executor_options(workers, None, None, retries)
     check_memory(spec, max_memory)  # a spec that cannot run writes nothing
     check_spec(spec)  # nor one whose model needs a module that is not installed
     register_spec(spec, store)  # a refused spec fails here, before any progress bar is drawn
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("points"),
                RateColumn(), TimeRemainingColumn()]
-    _quiet(quiet or out_console.quiet)
-    with cluster as executor, _bar(*columns) as progress:
+    set_quiet(quiet or out_console.quiet)
+    with cluster as executor, progress_bar(*columns) as progress:
         task = progress.add_task(spec.name, total=None)
 
         def update(done: int, total: int) -> None:
@@ -153,7 +153,7 @@ def _run(spec, store, workers: Optional[int], *, quiet: bool = False, cluster=No
                          retries=RETRIES if retries is None else retries, max_memory=max_memory)
 
 
-def _report_failures(store, experiment: str) -> None:
+def report_failures(store, experiment: str) -> None:
     """Print each failed seed of the experiment on one line; exit with status 1 if there is any."""
     failures = store.failures(experiment)
     for f in failures:
@@ -165,21 +165,21 @@ def _report_failures(store, experiment: str) -> None:
         raise typer.Exit(1)
 
 
-def _analyse(store, experiment: str, n_boot: int = 1000, grid=None) -> dict[str, Any]:
+def analyse_stored(store, experiment: str, n_boot: int = 1000, grid=None) -> dict[str, Any]:
     """``report.analysis.analyse`` of a stored experiment (``grid``: its points, if already read)."""
     from scalinglab.report.analysis import analyse
 
     return analyse(store.spec_of(experiment), store.columns(experiment) if grid is None else grid, n_boot=n_boot)
 
 
-def _grid(store, experiment: str):
+def stored_grid(store, experiment: str):
     """A stored experiment's points as a ``fit.regimes.Grid``, read once as columns."""
     from scalinglab.fit.regimes import Grid
 
     return Grid.of(store.columns(experiment))
 
 
-def _print_regimes(fits: dict[str, Any]) -> None:
+def print_regimes(fits: dict[str, Any]) -> None:
     """The measured-against-predicted table of ``report.analysis.analyse`` (every text escaped for rich)."""
     from rich import box
 
@@ -206,7 +206,7 @@ def _print_regimes(fits: dict[str, Any]) -> None:
         console.print(Text.assemble(("warning:", "yellow"), " ", problem), soft_wrap=True)
 
 
-def _open_store(path: Path, create: bool = False, readonly: bool = False):
+def open_store_at(path: Path, create: bool = False, readonly: bool = False):
     """The store at ``path``; ``readonly`` for commands that only read (the file is never changed)."""
     from scalinglab.sweep.store import Store
 

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from scalinglab.cli._app import _check_out_file, _guard, app, out_console
+from scalinglab.cli._app import app, check_out_file, guard, out_console
 from scalinglab.errors import SpecError
 
 
@@ -42,7 +42,7 @@ def parse_at(text: str, names: tuple[str, ...]) -> dict[str, float]:
 
 
 @app.command()
-@_guard
+@guard
 def extrapolate(
     saved: Path = typer.Argument(..., metavar="FIT.json", help="A fit saved by `fit --save` or FitResult.save."),
     at: Optional[list[str]] = typer.Option(None, "--at", help="Sizes by name, e.g. N=7e10,D=1.4e12 (repeat for "
@@ -59,7 +59,7 @@ def extrapolate(
     from scalinglab.fit.results import size_names
 
     if json_out is not None:
-        _check_out_file(json_out, "--json")
+        check_out_file(json_out, "--json")
     if not at and sizes is None:
         raise SpecError("--at or --sizes: give the sizes to predict at")
     if not 0 < level < 1:

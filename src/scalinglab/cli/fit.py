@@ -13,16 +13,16 @@ from rich.table import Table
 from rich.text import Text
 
 from scalinglab.cli._app import (
-    _analyse,
-    _bar,
-    _check_out_file,
-    _guard,
-    _open_store,
-    _print_regimes,
-    _quiet,
+    analyse_stored,
     app,
+    check_out_file,
     console,
+    guard,
+    open_store_at,
     out_console,
+    print_regimes,
+    progress_bar,
+    set_quiet,
 )
 from scalinglab.errors import SpecError
 from scalinglab.fit.pipeline import check_fit_options
@@ -62,7 +62,7 @@ FIT_OPTION_NAMES = ("y", "x", "form", "loss", "delta", "bootstrap", "resample", 
 
 
 @app.command()
-@_guard
+@guard
 def fit(
     data: Optional[Path] = typer.Argument(None, metavar="[DATA]", help="Measurements to fit: CSV, TSV, Parquet "
                                           "(what export writes), JSON lines, a W&B CSV export or an MLflow folder."),
@@ -99,11 +99,11 @@ def fit(
                                "warnings only."),
 ) -> None:
     """Fit a scaling law to anyone's measurements (DATA), or every slice of a stored experiment against theory."""
-    _quiet(quiet)
+    set_quiet(quiet)
     outputs = {"--json": json_out, "--save": save, "--plot": plot}
     for option, path in outputs.items():  # output paths first: a refused one costs no work and writes nothing
         if path is not None and option != "--plot":
-            _check_out_file(path, option)
+            check_out_file(path, option)
     given = [(o, Path(p).resolve()) for o, p in outputs.items() if p is not None]
     for i, (option, path) in enumerate(given):
         other = next((o for o, q in given[:i] if q == path), None)
@@ -120,9 +120,9 @@ def fit(
             raise SpecError("--save: only for DATA, not with --store")
         if experiment is None:
             raise SpecError("--experiment: required with --store")
-        with _open_store(store, readonly=True) as st:
-            fits = _analyse(st, experiment, bootstrap)
-        _print_regimes(fits)
+        with open_store_at(store, readonly=True) as st:
+            fits = analyse_stored(st, experiment, bootstrap)
+        print_regimes(fits)
         if json_out:
             json_out.write_text(json.dumps(fits, indent=2))
         return
@@ -154,7 +154,7 @@ def _check_plot_path(plot: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    _check_out_file(plot, "--plot")
+    check_out_file(plot, "--plot")
     formats = sorted(FigureCanvasAgg(Figure()).get_supported_filetypes())
     suffix = Path(plot).suffix.lower().lstrip(".")
     if suffix not in formats:
@@ -173,7 +173,7 @@ def fit_csv_analysis(data: Any, y: Optional[str], x: Optional[list[str]], **opti
 def _analysis_with_bar(data: Path, y, x, **options: Any) -> FitAnalysis:
     """``fit_csv_analysis`` under the bootstrap progress bar of `fit`."""
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    with _bar(*columns) as progress:
+    with progress_bar(*columns) as progress:
         bar = progress.add_task("bootstrap", total=options.get("bootstrap", 1000))
 
         def tick(done: int, total: int) -> None:

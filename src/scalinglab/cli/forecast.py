@@ -11,12 +11,12 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from scalinglab.cli._app import _check_out_file, _guard, _quiet, app, console, out_console
+from scalinglab.cli._app import app, check_out_file, console, guard, out_console, set_quiet
 from scalinglab.errors import SpecError
 
 
 @app.command()
-@_guard
+@guard
 def isoflop(
     data: Path = typer.Argument(..., metavar="DATA.csv", help="CSV of runs: compute, size and loss per run."),
     compute: str = typer.Option(..., "--compute", help="Compute column (FLOPs); each distinct value is a budget."),
@@ -40,9 +40,9 @@ def isoflop(
     from scalinglab.fit.isoflop import METHODS
     from scalinglab.fit.isoflop import isoflop as analyse
 
-    _quiet(quiet)
+    set_quiet(quiet)
     if json_out is not None:
-        _check_out_file(json_out, "--json")
+        check_out_file(json_out, "--json")
     if method not in METHODS:
         raise SpecError(f"--method: must be one of {', '.join(METHODS)}, got {method!r}")
     if bootstrap < 0:
@@ -99,7 +99,7 @@ PAPER_5_PERCENT = {"lr_bsz_scaling_law": 0.00, "domain_mixture_scaling_law": 0.8
 
 
 @app.command("benchmark-laws")
-@_guard
+@guard
 def benchmark_laws(
     data: Optional[list[str]] = typer.Option(None, "--data", help="Data set (repeat; default: all eight ScaleBench "
                                              "tasks, e.g. farseer_scaling_law)."),
@@ -115,9 +115,9 @@ def benchmark_laws(
     log loss and coverage of the 95% prediction intervals on the held-out points."""
     from scalinglab.fit.benchmark import benchmark
 
-    _quiet(quiet)
+    set_quiet(quiet)
     if json_out is not None:
-        _check_out_file(json_out, "--json")
+        check_out_file(json_out, "--json")
     if plot is not None:
         from scalinglab.cli.fit import _check_plot_path
 

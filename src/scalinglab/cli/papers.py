@@ -13,13 +13,13 @@ from rich.table import Table
 from rich.text import Text
 
 from scalinglab.cli._app import (
-    _bar,
-    _executor_options,
-    _guard,
-    _quiet,
     app,
     console,
+    executor_options,
+    guard,
     out_console,
+    progress_bar,
+    set_quiet,
 )
 from scalinglab.errors import SpecError
 
@@ -35,7 +35,7 @@ def _float_list(text: str, key: str) -> list[float]:
 
 
 @app.command()
-@_guard
+@guard
 def theory(
     paper: str = typer.Argument(..., help="Paper whose closed-form theory to evaluate: brill."),
     tau: float = typer.Option(2.5, "--tau", help="Cluster-size exponent tau, 2 < tau < 3 (5/2: mean field)."),
@@ -64,7 +64,7 @@ def theory(
 
 
 @app.command()
-@_guard
+@guard
 def predict(
     task: Path = typer.Option(..., "--task", help="Spec TOML whose [task] (and [model], for its kernel) to use."),
     n: int = typer.Option(4000, "--n", help="Points to sample for the estimates."),
@@ -101,7 +101,7 @@ def predict(
 
 
 @app.command()
-@_guard
+@guard
 def percolate(
     lattice: str = typer.Option("bethe", "--lattice", help="bethe or hypercubic."),
     d: int = typer.Option(2, "--d", help="Lattice dimension (Bethe: coordination z = 2d unless --z)."),
@@ -188,7 +188,7 @@ def _recipe_progress(progress: Progress, rid: str):
 
 
 @app.command()
-@_guard
+@guard
 def reproduce(
     recipe_id: Optional[str] = typer.Argument(None, metavar="ID", help="Recipe id or alias (see list), all, or "
                                               "list."),
@@ -207,7 +207,7 @@ def reproduce(
 
     The runs are kept in a store (DIR/runs.sqlite, or --store): a killed reproduction resumes where it stopped,
     and `all` shares one store between the recipes (brill-fig6 and brill-fig7 use the same seeds)."""
-    _quiet(quiet)
+    set_quiet(quiet)
     from scalinglab import recipes
 
     if list_recipes or recipe_id == "list":
@@ -223,7 +223,7 @@ def reproduce(
     alias = recipes.alias_of(recipe_id)
     if alias is not None:
         console.print(f"{recipe_id} is an alias of {alias}")
-    cluster = _executor_options(workers, scheduler, dask_local, None)
+    cluster = executor_options(workers, scheduler, dask_local, None)
     ids = [r.id for r in recipes.all_recipes()] if recipe_id == "all" else [recipes.get(recipe_id).id]
     root = out if out is not None else Path("reproduce")
     _check_store_path(store)
@@ -235,7 +235,7 @@ def reproduce(
     with cluster as executor:
         for rid in ids:
             folder = root / rid if (recipe_id == "all" or out is None) else root
-            with _bar(*columns) as progress:
+            with progress_bar(*columns) as progress:
                 summary = recipes.reproduce(rid, folder, quick, progress=_recipe_progress(progress, rid),
                                             workers=workers or 1, store=store, executor=executor)
             failed += _print_checks(rid, quick, folder, summary)

@@ -17,20 +17,20 @@ from rich.table import Table
 from rich.text import Text
 
 from scalinglab.cli._app import (
-    _analyse,
-    _check_out_file,
-    _executor_options,
-    _grid,
-    _guard,
-    _open_store,
-    _print_regimes,
-    _quiet,
-    _report_failures,
-    _run,
+    analyse_stored,
     app,
     check_memory,
+    check_out_file,
     console,
+    executor_options,
+    guard,
+    open_store_at,
     out_console,
+    print_regimes,
+    report_failures,
+    run_spec,
+    set_quiet,
+    stored_grid,
 )
 from scalinglab.cli.fit import FitOptions, report_csv
 from scalinglab.errors import SpecError
@@ -51,7 +51,7 @@ def parse_size(text: str, option: str) -> float:
 
 
 @app.command()
-@_guard
+@guard
 def demo(
     out: Path = typer.Option(Path("scalinglab-demo"), "--out", help="Folder for the store, report and fits.json."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
@@ -65,17 +65,17 @@ def demo(
     if print_spec:
         out_console.print(spec.to_toml(), end="", markup=False, highlight=False)
         return
-    with _open_store(out / "store.sqlite", create=True) as store:
-        _run(spec, store, workers)
-        grid = _grid(store, spec.name)
-        fits = _analyse(store, spec.name, grid=grid)
+    with open_store_at(out / "store.sqlite", create=True) as store:
+        run_spec(spec, store, workers)
+        grid = stored_grid(store, spec.name)
+        fits = analyse_stored(store, spec.name, grid=grid)
         path = write_report(grid, fits, out)
-    _print_regimes(fits)
+    print_regimes(fits)
     out_console.print(f"report: {path}\nfits:   {out / 'fits.json'}")
 
 
 @app.command()
-@_guard
+@guard
 def run(
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="TOML spec of the sweep."),
     store: Path = typer.Option(Path("scalinglab.sqlite"), "--store", help="SQLite store (created if missing)."),
@@ -98,17 +98,17 @@ def run(
 
     spec = load_spec(spec_path)
     limit = None if max_memory is None else parse_size(max_memory, "--max-memory")
-    cluster = _executor_options(workers, scheduler, dask_local, retries)
+    cluster = executor_options(workers, scheduler, dask_local, retries)
     check_memory(spec, limit)  # before the store is opened or created
-    with _open_store(store, create=True) as st:
-        added = _run(spec, st, workers, quiet=quiet, cluster=cluster, retries=retries, max_memory=limit)
+    with open_store_at(store, create=True) as st:
+        added = run_spec(spec, st, workers, quiet=quiet, cluster=cluster, retries=retries, max_memory=limit)
         if not quiet:
             out_console.print(f"{spec.name}: {added} new points, {st.count(spec.name)} stored in {store}")
-        _report_failures(st, spec.name)
+        report_failures(st, spec.name)
 
 
 @app.command()
-@_guard
+@guard
 def report(
     store: Optional[Path] = typer.Option(None, "--store", help="SQLite store."),
     experiment: Optional[str] = typer.Option(None, "--experiment", help="Experiment (spec name) to report."),
@@ -139,7 +139,7 @@ def report(
     """
     from scalinglab.report.html import check_out_dir, write_report
 
-    _quiet(quiet)
+    set_quiet(quiet)
     if csv_path is not None:
         if store is not None or experiment is not None:
             raise SpecError("--csv: give either --csv or --store with --experiment, not both")
@@ -154,16 +154,16 @@ def report(
     if bootstrap < 0:
         raise SpecError(f"--bootstrap: must be non-negative, got {bootstrap}")
     check_out_dir(out)
-    with _open_store(store, readonly=True) as st:
-        grid = _grid(st, experiment)
-        fits = _analyse(st, experiment, bootstrap, grid)
+    with open_store_at(store, readonly=True) as st:
+        grid = stored_grid(st, experiment)
+        fits = analyse_stored(st, experiment, bootstrap, grid)
         path = write_report(grid, fits, out)
-    _print_regimes(fits)
+    print_regimes(fits)
     out_console.print(Text(f"report: {path}"))
 
 
 @app.command()
-@_guard
+@guard
 def export(
     store: Path = typer.Option(..., "--store", help="SQLite store."),
     format: str = typer.Option("csv", "--format", help="csv or parquet."),
@@ -176,8 +176,8 @@ def export(
     if out is None and format == "parquet":
         raise SpecError("--out: parquet needs an output file")
     if out is not None:
-        _check_out_file(out, "--out")  # before the store is read
-    with _open_store(store, readonly=True) as st:
+        check_out_file(out, "--out")  # before the store is read
+    with open_store_at(store, readonly=True) as st:
         header, chunks = st.iter_rows(experiment)  # every row checked before the first is written
         if format == "parquet":
             _write_parquet(header, chunks, out)
@@ -230,14 +230,14 @@ app.add_typer(store_app, name="store")
 
 
 @store_app.command("check")
-@_guard
+@guard
 def store_check(
     path: Path = typer.Argument(..., metavar="STORE", help="SQLite store."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON instead."),
 ) -> None:
     """Verify STORE (SQLite integrity, schema, keys) and summarise points, failed seeds and compute time per
     experiment. Exit status 1 if a check fails."""
-    with _open_store(path, readonly=True) as st:
+    with open_store_at(path, readonly=True) as st:
         summary = st.check()
     if json_out:
         sys.stdout.write(json.dumps(summary) + "\n")
