@@ -19,7 +19,7 @@ from scalinglab.models.mlp import (
     predict,
     train,
 )
-from scalinglab.models.network import _linearization_cache, _tangent_forward, gradients
+from scalinglab.models.network import gradients, linearization_cache, tangent_forward
 from scalinglab.models.training import LOSSES, _output_grad
 
 # Tiny networks: one thread avoids OpenMP barrier stalls when the cores are shared.
@@ -86,8 +86,8 @@ def test_linearisation_is_first_order_and_matches_tangent_propagation():
     for eps in (1e-2, 5e-3):
         p = p0.with_tensors(tuple(t + eps * d for t, d in zip(p0.tensors(), direction, strict=True)))
         lin = linearized_forward(arch, p0, p, x)
-        f0, cache = _linearization_cache(arch, p0, x)
-        torch.testing.assert_close(_tangent_forward(p0, p, f0, cache), lin)
+        f0, cache = linearization_cache(arch, p0, x)
+        torch.testing.assert_close(tangent_forward(p0, p, f0, cache), lin)
         errors.append(float((forward(arch, p, x) - lin).abs().max()))
     assert 3.0 < errors[0] / errors[1] < 5.0  # second-order remainder: halving eps quarters it
 

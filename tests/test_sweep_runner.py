@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +16,9 @@ from scalinglab.sweep.store import Store
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 REL = 1e-12
+# Losses are differences of O(1) quantities: a value at the level of float64 rounding (a train loss of 3e-14 at
+# interpolation) has no relative precision, and a different summation order (BLAS threads) moves it by ~1e-23.
+ABS = 1e-15
 
 
 def _table(measurements) -> dict[tuple[int, int, int], tuple[float, ...]]:
@@ -27,12 +31,12 @@ def _table(measurements) -> dict[tuple[int, int, int], tuple[float, ...]]:
     return out
 
 
-def _assert_same(a, b):
+def _assert_same(a, b, rel=lambda key: REL):
     ta, tb = _table(a), _table(b)
     assert ta.keys() == tb.keys()
     for key in ta:
         for x, y in zip(ta[key], tb[key], strict=True):
-            assert math.isclose(x, y, rel_tol=REL, abs_tol=0.0), f"{key}: {x!r} != {y!r}"
+            assert math.isclose(x, y, rel_tol=rel(key), abs_tol=ABS), f"{key}: {x!r} != {y!r}"
 
 
 def _per_seed(spec) -> int:
@@ -74,7 +78,18 @@ def test_run_seed_ignores_name_and_seed_count_but_not_task(tiny_spec):
 
 
 def test_blas_thread_limit_does_not_change_results(tiny_spec):
-    _assert_same(run_seed(tiny_spec, 0, blas_threads=1), run_seed(tiny_spec, 0, blas_threads=2))
+    # Another BLAS thread count sums in another order, and each point's (K + rI) amplifies that rounding by its
+    # condition number: the bars of the random-feature grid against a plain solve per point
+    # (test_shared_factorisations_equal_one_solve_per_point): 1e-10 off the diagonal, and at the interpolation
+    # threshold D = P, where the condition number is about 4 / ridge, 100 D eps / ridge. Worker counts do not
+    # change results at all: every execution mode runs one BLAS thread (test_worker_determinism).
+    ridge = tiny_spec.model.ridge
+
+    def rel(key):
+        d, p, _ = key
+        return 1e-10 if d != p else 100 * d * sys.float_info.epsilon / ridge
+
+    _assert_same(run_seed(tiny_spec, 0, blas_threads=1), run_seed(tiny_spec, 0, blas_threads=2), rel=rel)
 
 
 def test_run_sweep_stores_every_point_once(tmp_path, tiny_spec):

@@ -218,7 +218,7 @@ _DERIVATIVES = {
 }
 
 
-def _linearization_cache(arch: Architecture, params0: Params, x: torch.Tensor) -> tuple[torch.Tensor, list]:
+def linearization_cache(arch: Architecture, params0: Params, x: torch.Tensor) -> tuple[torch.Tensor, list]:
     """f(theta0, x) and, per layer, the input activations and activation derivatives at theta0 (no gradients)."""
     act, deriv = ACTIVATIONS[arch.activation], _DERIVATIVES[arch.activation]
     cache, h = [], x
@@ -231,7 +231,7 @@ def _linearization_cache(arch: Architecture, params0: Params, x: torch.Tensor) -
     return z, cache
 
 
-def _tangent_forward(params0: Params, params: Params, f0: torch.Tensor, cache: list) -> torch.Tensor:
+def tangent_forward(params0: Params, params: Params, f0: torch.Tensor, cache: list) -> torch.Tensor:
     """f0 + J (theta - theta0) by tangent propagation through the cached network at theta0: the same value as
     :func:`linearized_forward` at a fraction of forward-mode AD's overhead; used to train the linearisation."""
     dh = None

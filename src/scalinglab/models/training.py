@@ -17,11 +17,11 @@ from scalinglab.errors import SpecError
 from scalinglab.models.network import (
     Architecture,
     Params,
-    _linearization_cache,
-    _tangent_forward,
     forward,
     gradients,
+    linearization_cache,
     linearized_forward,
+    tangent_forward,
 )
 
 STOP_REASONS = ("target", "plateau", "max_steps", "diverged")
@@ -152,11 +152,11 @@ def train(arch: Architecture, params: Params, x: torch.Tensor, y: torch.Tensor, 
     if config.linearized:
         if config.batch_size is not None and config.optimizer != "gd":
             raise SpecError("model.linearized: the linearised network is trained full-batch only (batch_size None)")
-        f0_train, cache = _linearization_cache(arch, params0, x)
+        f0_train, cache = linearization_cache(arch, params0, x)
 
         def model(ps: Params, inputs: torch.Tensor) -> torch.Tensor:
             if inputs is x:
-                return _tangent_forward(params0, ps, f0_train, cache)
+                return tangent_forward(params0, ps, f0_train, cache)
             return linearized_forward(arch, params0, ps, inputs)
     else:
         def model(ps: Params, inputs: torch.Tensor) -> torch.Tensor:
