@@ -1,6 +1,7 @@
 """fit.plan and `scalinglab plan` on the Chinchilla runs (Besiroglu et al. 2024's reconstruction)."""
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,29 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(files, tmp_path, args, nee
     one_error_line(invoke("plan", "--fit", files / "fit.json", "--candidates", files / "grid.csv",
                           "--target", "N=7e10,D=1.4e12", "--out", out, *flat, columns=200), *needles)
     assert not out.exists()
+
+
+def test_closed_form_jacobian_matches_central_differences(runs):
+    """The law's grad, mapped to the fitter's variables, equals central differences of log L in them."""
+    from scalinglab.fit.plan import jacobian
+
+    law, params = runs["law"], runs["initial"].params
+    X = runs["X"][::20]
+    exact = jacobian(law, X, params)
+    numeric = jacobian(dataclasses.replace(law, grad=None), X, params)
+    assert np.allclose(exact, numeric, rtol=1e-6, atol=1e-8 * np.abs(exact).max())
+
+
+def test_cli_fits_data_first(runs, files, tmp_path):
+    c, first = runs["candidates"], runs["first"]
+    lines = ["N,D,loss"] + [f"{float(c['N'][i])!r},{float(c['D'][i])!r},{float(c['loss'][i])!r}" for i in first]
+    (tmp_path / "runs.csv").write_text("\n".join(lines) + "\n")
+    js = tmp_path / "plan.json"
+    budget = 0.05 * runs["cost"].sum()
+    r = invoke("plan", "--data", tmp_path / "runs.csv", "--y", "loss", "--x", "N", "--x", "D", "--form", "chinchilla",
+               "--bootstrap", "50", "--candidates", files / "grid.csv", "--cost", "6*N*D", "--budget",
+               repr(float(budget)), "--target", "N=7e10,D=1.4e12", "--json", js, "-q")
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(js.read_text())
+    assert out["skipped"] == N_INITIAL and out["picks"] and out["spent"] <= budget * (1 + 1e-12)
+    assert out["target"] == {"N": 7e10, "D": 1.4e12}
