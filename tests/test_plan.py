@@ -170,3 +170,9 @@ def test_cli_fits_data_first(runs, files, tmp_path):
     out = json.loads(js.read_text())
     assert out["skipped"] == N_INITIAL and out["picks"] and out["spent"] <= budget * (1 + 1e-12)
     assert out["target"] == {"N": 7e10, "D": 1.4e12}
+
+
+def test_cli_data_needs_a_bootstrap(files):
+    one_error_line(invoke("plan", "--data", files / "grid.csv", "--y", "loss", "--x", "N", "--x", "D",
+                          "--bootstrap", "0", "--candidates", files / "grid.csv", "--cost", "6*N*D", "--budget",
+                          "1e20", "--target", "N=7e10,D=1.4e12", columns=200), "--bootstrap", "at least 3")

@@ -58,6 +58,9 @@ def plan(
         raise SpecError(f"--budget: must be positive, got {budget:g}")
     if (fit_file is None) == (data is None):
         raise SpecError("--fit or --data: give exactly one")
+    if data is not None and bootstrap < 3:
+        raise SpecError(f"--bootstrap: the prior is the covariance of the bootstrap draws; give at least 3, got "
+                        f"{bootstrap}")
     if not Path(candidates).is_file():
         raise SpecError(f"--candidates: {candidates} is not a file")
     if fit_file is not None:
