@@ -2,7 +2,8 @@
 
 For notebooks: ``scalinglab.fit(data, y=..., x=[...])`` fits a law to your measurements and returns a
 ``FitResult`` (``predict``, ``plot``, ``summary``, ``save``; ``FitResult.load``); ``scalinglab.open_store(path)``
-reads a store of sweeps; ``scalinglab.run(spec)`` runs one. The subpackages import as usual
+reads a store of sweeps; ``scalinglab.run(spec)`` runs one; ``scalinglab.plan(fit, candidates, cost=...,
+budget=..., target=...)`` chooses the next runs within a budget. The subpackages import as usual
 (``from scalinglab.fit.laws import LAWS``, ``import scalinglab.fit.laws as laws``).
 """
 
@@ -14,7 +15,8 @@ __version__ = "0.1.0"
 import scalinglab.fit as _fit_package  # noqa: E402
 from scalinglab.api import fit, open_store, run  # noqa: E402
 from scalinglab.fit.estimate import FitResult  # noqa: E402
+from scalinglab.fit.plan import plan  # noqa: E402
 
 fit.__dict__ = _fit_package.__dict__
 
-__all__ = ["FitResult", "__version__", "fit", "open_store", "run"]
+__all__ = ["FitResult", "__version__", "fit", "open_store", "plan", "run"]

@@ -7,7 +7,7 @@ import order is the order of ``scalinglab --help``.
 import os
 
 # isort: off
-from scalinglab.cli import sweep, fit, extrapolate, forecast, papers  # noqa: F401
+from scalinglab.cli import sweep, fit, extrapolate, forecast, plan, papers  # noqa: F401
 from scalinglab.cli._app import app
 
 # isort: on
