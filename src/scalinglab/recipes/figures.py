@@ -35,9 +35,8 @@ PAPER_FIGURES: tuple[PaperFigure, ...] = (
     PaperFigure(BAHRI, "Fig. S1", "loss and error, final and early-stopped: similar exponents",
                 reason="not built yet: needs the Fig. 1a width and data sweeps re-run recording classification error "
                 "and the early-stopped loss, which the stored runs do not keep"),
-    PaperFigure(BAHRI, "Fig. S2", "teacher-student fits for d = 2..9 behind Fig. 1b",
-                reason="not built yet: the per-d learning curves are in bahri-fig1b's runs but have no page of "
-                "their own"),
+    PaperFigure(BAHRI, "Fig. S2", "teacher-student learning curves for d = 2..9 behind Fig. 1b (quick: d = 2..6)",
+                "bahri-fig1b"),
     PaperFigure(BAHRI, "Fig. S3", "cross-entropy against D for convolutional networks on image sets",
                 reason="the paper trains convolutional networks on CIFAR-10/100 and SVHN at 32x32 to convergence "
                 f"over a data-size sweep, thousands of GPU-hours; no such image set ships offline here and a CNN "
