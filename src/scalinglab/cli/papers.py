@@ -217,6 +217,14 @@ def reproduce(
         for r in recipes.all_recipes():
             table.add_row(r.id, r.paper, r.title, ", ".join(r.aliases))
         out_console.print(table)
+        from scalinglab.recipes.figures import figure_rows
+
+        figures = Table(title="the papers' figures and what reproduces them")
+        for col in ("paper", "figure", "shows", "reproduced by"):
+            figures.add_column(col)
+        for row in figure_rows():
+            figures.add_row(*(Text(row[c]) for c in ("paper", "figure", "shows", "reproduced by")))
+        out_console.print(figures)
         return
     if recipe_id is None:
         raise SpecError("ID: give a recipe id, all, or list")

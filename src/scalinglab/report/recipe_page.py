@@ -21,5 +21,7 @@ def render_recipe_page(recipe: Any, quick: bool, result: Any) -> str:
 
 def render_recipe_index(rows: list[dict[str, Any]], quick: bool, total: int, total_ok: int) -> str:
     """The HTML index of several recipes: ``rows`` of id, paper, title, n (checks) and ok (passed)."""
+    from scalinglab.recipes.figures import figure_rows
+
     return environment().get_template("recipes_index.html.j2").render(rows=rows, quick=quick, total=total,
-                                                                      total_ok=total_ok)
+                                                                      total_ok=total_ok, figures=figure_rows())

@@ -264,7 +264,7 @@ def _config(quick: bool) -> BrillConfig:
 
 
 def fig6(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
-    from scalinglab.recipes.brill import plots
+    from scalinglab.recipes.brill import appendix, plots
 
     config = _config(quick)
     runs = simulate(config, jobs)
@@ -287,6 +287,7 @@ def fig6(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
                      for n, a, b, r in zip(grid, mine.T, theirs.T, ratio, strict=True)]
     large = [r["median ratio paper / all sites"] for r in protocol if r["N"] >= 290]
     figure = plots.scaling_figure(grid, model, data, out / "brill-fig6.png")
+    single = appendix.single_seed_figure(grid, runs[0], out / "brill-seed0.png")
     seconds = [r["seconds"] for r in runs]
     notes = [f"{config.seeds} seeds, {config.n_clusters} clusters of {config.min_size}..{config.max_size:g} sites "
              f"(median {np.median([r['sites'] for r in runs]):.3g} sites a seed), {config.fractions} training "
@@ -298,13 +299,13 @@ def fig6(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
              f"sigma_k of the first {n_paper} seeds gives {min(large):.3f} to {max(large):.3f} times the "
              "all-sites loss (median over seeds of the per-seed ratio) at N, D >= 290; the checks prefixed "
              "'paper's test sites' hold it to the same theory."]
-    return RecipeResult(checks=checks, figures={"model and data scaling": figure}, notes=notes,
+    return RecipeResult(checks=checks, figures={"model and data scaling": figure, "one seed": single}, notes=notes,
                         tables={"log-slopes: measured median against theory": rows,
                                 "test-loss protocol: the paper's test sites against all sites": protocol})
 
 
 def fig7(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
-    from scalinglab.recipes.brill import plots
+    from scalinglab.recipes.brill import appendix, plots
 
     config = _config(quick)
     runs = simulate(config, jobs)
@@ -329,11 +330,20 @@ def fig7(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
                         basis="2 standard errors, bootstrap over clusters"))
     sigma = np.concatenate([r["sigma"] for r in runs])
     figure = plots.cluster_figure(runs, config, out / "brill-fig7.png")
+    checks.append(appendix.size_check(sizes, config.min_size, config.max_size))
+    drawn = appendix.drawn_clusters(_Cluster(config, _rng(config, 0)).forest)  # seed 0's clusters, grown again
+    more = {"accepted sizes against (s/s_max)^(2 - tau)": appendix.sizes_figure(
+                sizes, config.min_size, config.max_size, out / "brill-sizes.png"),
+            "sigma_k diagnostics": appendix.sigma_figure(runs, out / "brill-sigma.png"),
+            "per-cluster curves (seed 0)": appendix.per_cluster_figure(runs[0], out / "brill-clusters.png"),
+            "example clusters (seed 0's smallest), coloured by value": appendix.clusters_figure(
+                drawn, out / "brill-drawn.png")}
     notes = [f"{len(sizes)} clusters over {len(runs)} seeds; median sigma_k = {np.median(sigma):.2f} "
              f"(16-84%: {np.percentile(sigma, 16):.2f}-{np.percentile(sigma, 84):.2f}); "
              f"tau = {est.value:.3f} [{est.ci95[0]:.3f}, {est.ci95[1]:.3f}]. sigma_k >= 1 is the fit's constraint "
              f"(smallest {sigma.min():.3g}), a unit test of conversion_factors rather than a check."]
-    return RecipeResult(checks=checks, figures={"cluster sizes, per-cluster curves, sigma_k": figure}, notes=notes)
+    return RecipeResult(checks=checks, figures={"cluster sizes, per-cluster curves, sigma_k": figure, **more},
+                        notes=notes, tables={"sigma_k by cluster size": appendix.sigma_table(runs)})
 
 
 def _collapse_slope(x: np.ndarray, y: np.ndarray, lo: float, hi: float, rng: np.random.Generator,
