@@ -22,18 +22,10 @@ COLLINEAR_FACTOR = 2.0  # one column within this factor of a power law of anothe
 ILL_CONDITIONED = 1e8
 
 
-def jacobian_condition(law, X: np.ndarray, to_params, u: np.ndarray) -> float:
-    """Condition number of d log L / d u at the optimum u (central differences, one broadcast call); inf
-    where the Jacobian is singular, nan where it is not finite."""
-    h = 1e-6 * np.maximum(1.0, np.abs(u))
-    U = np.vstack([u + np.diag(h), u - np.diag(h)])
-    with np.errstate(all="ignore"):
-        P = np.log(law(X, to_params(U)))
-    p = u.size
-    J = (P[:, :p] - P[:, p:]) / (2 * h)
-    if not np.all(np.isfinite(J)):
-        return float("nan")
-    s = np.linalg.svd(J, compute_uv=False)
+def jacobian_condition(law, X: np.ndarray, params: dict[str, float]) -> float:
+    """Condition number of d log L / d u at the optimum (``Law.log_jacobian``, u the fitter's variables); inf
+    where the Jacobian is singular."""
+    s = np.linalg.svd(law.log_jacobian(X, params), compute_uv=False)
     return float(s[0] / s[-1]) if s[-1] > 0 else float("inf")
 
 
@@ -53,9 +45,9 @@ def collinear_columns(X: np.ndarray) -> list[tuple[int, int, float, float]]:
     return out
 
 
-def design_diagnostics(law, X: np.ndarray, to_params, u: np.ndarray) -> tuple[dict[str, Any], list[str]]:
-    """The diagnostics of a fit at its optimum u, and the warnings they call for."""
-    cond = jacobian_condition(law, X, to_params, u)
+def design_diagnostics(law, X: np.ndarray, params: dict[str, float]) -> tuple[dict[str, Any], list[str]]:
+    """The diagnostics of a fit at its optimum ``params``, and the warnings they call for."""
+    cond = jacobian_condition(law, X, params)
     warnings = []
     if np.isfinite(cond) and cond > ILL_CONDITIONED:
         warnings.append(f"ill-conditioned fit (condition number {cond:.2g}): some parameters are poorly determined")

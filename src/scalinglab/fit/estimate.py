@@ -181,7 +181,7 @@ class _Problem:
     def __init__(self, law: Law, X: np.ndarray, y: np.ndarray, loss: str, delta: float, asymmetry: float):
         self.law, self.X, self.y, self.logy = law, X, y, np.log(y)
         self.loss, self.delta, self.asymmetry = loss, delta, asymmetry
-        self.logscale = np.array([p.log or (p.linear and p.name != law.offset) for p in law.params])
+        self.logscale = law.logscale
         self.lower, self.upper = self._limits(y)
         self.lo_u, self.hi_u = self._limits_u(self.lower, self.upper)
         self.bounds = [(None if not np.isfinite(a) else a, None if not np.isfinite(b) else b)
@@ -548,5 +548,5 @@ def _diagnose(prob: _Problem, u: np.ndarray, params: dict[str, float]) -> tuple[
         for bound in (prob.lower[j], prob.upper[j]):
             if np.isfinite(bound) and abs(v - bound) <= 1e-6 * max(1.0, abs(bound)):
                 out.append(f"{p.name} = {v:.4g} sits at its bound {bound:.4g}")
-    diagnostics, more = design_diagnostics(prob.law, prob.X, prob.to_params, u)
+    diagnostics, more = design_diagnostics(prob.law, prob.X, params)
     return out + more, diagnostics

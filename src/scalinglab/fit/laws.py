@@ -274,6 +274,30 @@ class Law:
     def names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
 
+    @property
+    def logscale(self) -> np.ndarray:
+        """Which parameters the fitter varies on a log scale: log parameters, and positive linear ones other than
+        the offset (the optimisation variables u of ``fit.estimate``)."""
+        return np.array([p.log or (p.linear and p.name != self.offset) for p in self.params])
+
+    def log_jacobian(self, X: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        """d log L / d u at sizes X (n, inputs), shape (n, p), u the fitter's variables (``logscale``): from the
+        closed-form ``grad`` where the law has one, else central differences (non-finite entries set to 0)."""
+        X = np.asarray(X, dtype=float)
+        logscale = self.logscale
+        theta = np.array([params[n] for n in self.names], dtype=float)
+        if self.grad is not None:
+            L, parts = self.value_and_grad(X, {n: np.array([v]) for n, v in zip(self.names, theta, strict=True)})
+            return (parts[:, :, 0] / L[:, 0]).T * np.where(logscale, theta, 1.0)
+        u = np.where(logscale, np.log(np.maximum(np.abs(theta), 1e-300)), theta)
+        h = 1e-5 * np.maximum(1.0, np.abs(u))
+        U = np.vstack([u + np.diag(h), u - np.diag(h)])  # (2p, p)
+        V = np.where(logscale, np.sign(theta) * np.exp(U), U)
+        with np.errstate(all="ignore"):
+            logL = np.log(self(X, {n: V[:, j] for j, n in enumerate(self.names)}))  # (n, 2p)
+        J = (logL[:, : u.size] - logL[:, u.size :]) / (2 * h)
+        return np.where(np.isfinite(J), J, 0.0)
+
     def __call__(self, X: np.ndarray, params: dict[str, np.ndarray | float]) -> np.ndarray:
         """Evaluate at sizes X of shape (n, inputs); parameters may be arrays of shape (k,) giving (n, k)."""
         X = np.asarray(X, dtype=float)

@@ -67,38 +67,11 @@ def _fit_of(fit: Any, rng: np.random.Generator) -> FitResult:
     raise SpecError(f"expected a FitResult or (law, X, y), got {type(fit).__name__}", param="fit")
 
 
-def _logscale(law: Law) -> np.ndarray:
-    """The fitter's variables: log scale for log parameters and for positive linear ones other than the offset
-    (as ``fit.estimate``)."""
-    return np.array([p.log or (p.linear and p.name != law.offset) for p in law.params])
-
-
-def jacobian(law: Law, X: np.ndarray, params: Mapping[str, float]) -> np.ndarray:
-    """d log L / d u at sizes X (n, inputs), shape (n, p), where u is a parameter on its log scale where the
-    fitter uses one. The law's closed-form ``grad`` where it has one, else central differences."""
-    X = np.asarray(X, dtype=float)
-    logscale = _logscale(law)
-    theta = np.array([params[n] for n in law.names], dtype=float)
-    if law.grad is not None:
-        L, parts = law.value_and_grad(X, {n: np.array([v]) for n, v in zip(law.names, theta, strict=True)})
-        J = (parts[:, :, 0] / L[:, 0]).T
-        return J * np.where(logscale, theta, 1.0)
-    u = np.where(logscale, np.log(np.maximum(np.abs(theta), 1e-300)), theta)
-    h = 1e-5 * np.maximum(1.0, np.abs(u))
-    U = np.vstack([u + np.diag(h), u - np.diag(h)])  # (2p, p)
-    V = np.where(logscale, np.sign(theta) * np.exp(U), U)
-    with np.errstate(all="ignore"):
-        logL = np.log(law(X, {n: V[:, j] for j, n in enumerate(law.names)}))  # (n, 2p)
-    p = len(u)
-    J = (logL[:, :p] - logL[:, p:]) / (2 * h)
-    return np.where(np.isfinite(J), J, 0.0)
-
-
 def prior_covariance(fit: FitResult) -> np.ndarray:
     """Covariance of the bootstrap draws in the fitter's variables (widened as the fit's intervals are)."""
     if len(fit.draws) < 3:
         raise SpecError("the fit has no bootstrap draws; refit with a bootstrap (e.g. 200)", param="fit")
-    logscale = _logscale(fit.law)
+    logscale = fit.law.logscale
     D = np.asarray(fit.draws, dtype=float)
     with np.errstate(all="ignore"):
         U = np.where(logscale, np.log(np.maximum(np.abs(D), 1e-300)), D)
@@ -184,8 +157,8 @@ def plan(fit: Any, candidates: Any, *, cost: str | Sequence[float], budget: floa
 
     law, sigma2 = fit.law, noise_variance(fit)
     Sigma = prior_covariance(fit)
-    g = jacobian(law, t, fit.params)[0]
-    J = jacobian(law, C, fit.params)
+    g = law.log_jacobian(t, fit.params)[0]
+    J = law.log_jacobian(C, fit.params)
     L_t = float(fit.predict(t)[0])
     var0 = float(g @ Sigma @ g)
     var = var0
@@ -225,8 +198,8 @@ def plan(fit: Any, candidates: Any, *, cost: str | Sequence[float], budget: floa
         if strategy == "sequential" and len(picks) % batch == 0:
             current = _refit(fit, np.array(picked_X), np.array(picked_y), rng)
             Sigma, sigma2 = prior_covariance(current), noise_variance(current)
-            g = jacobian(law, t, current.params)[0]
-            J = jacobian(law, C, current.params)
+            g = law.log_jacobian(t, current.params)[0]
+            J = law.log_jacobian(C, current.params)
             L_t = float(current.predict(t)[0])
             var = float(g @ Sigma @ g)
             picks[-1]["width_after"] = _width(L_t, var)
