@@ -111,8 +111,9 @@ def benchmark_laws(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a figure of the R^2 here (PNG)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No table (use --json)."),
 ) -> None:
-    """Every candidate law, and scalinglab's own choice, on fixed train/test splits: target-region R^2, RMSE of
-    log loss and coverage of the 95% prediction intervals on the held-out points."""
+    """Score every candidate law and scalinglab's own choice on fixed train/test splits (R^2, RMSE, coverage).
+
+    On the held-out points: target-region R^2, RMSE of log loss and coverage of the 95% prediction intervals."""
     from scalinglab.fit.benchmark import benchmark
 
     set_quiet(quiet)
