@@ -269,10 +269,34 @@ class Law:
     offset: str | None = None
     scale_grid: dict[str, int] = dataclasses.field(default_factory=dict)
     grad: Callable | None = None  # (columns, **params) -> (L, [dL/dp per parameter]); None: finite differences
+    held: dict[str, float] = dataclasses.field(default_factory=dict)  # parameters held fixed (``fix``)
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
+
+    def fix(self, values: dict[str, float]) -> Law:
+        """This law with the parameters in ``values`` held at those values: a law of the others only (its
+        ``held`` says which were fixed, at what), whose gradient leaves the held ones out. The fitter optimises,
+        bootstraps and conditions it on the free parameters alone (``fit_law(..., fixed=...)``)."""
+        if not values:
+            return self
+        held = {**self.held, **{k: float(v) for k, v in values.items()}}
+        free = tuple(p for p in self.params if p.name not in values)
+        keep = [j for j, p in enumerate(self.params) if p.name not in values]
+        func, grad, fixed = self.func, self.grad, dict(values)
+
+        def held_func(*cols, **params):
+            return func(*cols, **params, **fixed)
+
+        def held_grad(*cols, **params):
+            L, parts = grad(*cols, **params, **fixed)
+            return L, [parts[j] for j in keep]
+
+        return dataclasses.replace(
+            self, func=held_func, params=free, offset=None if self.offset in values else self.offset,
+            scale_grid={k: v for k, v in self.scale_grid.items() if k not in values},
+            grad=held_grad if grad is not None else None, held=held)
 
     @property
     def logscale(self) -> np.ndarray:

@@ -61,6 +61,7 @@ class FitResult:
     resample: str = "rows"  # what the bootstrap resampled: residuals, rows or groups
     data: FitData | None = dataclasses.field(default=None, repr=False, compare=False)  # set by fit.pipeline
     diagnostics: dict[str, Any] = dataclasses.field(default_factory=dict)  # see ``fit.diagnostics``
+    fixed: tuple[str, ...] = ()  # parameters held at their values (``fit_law(..., fixed=...)``), not fitted
 
     def predict(self, X: np.ndarray | None = None, /, *, level: float = 0.95, **sizes: Any) -> Any:
         """The fitted loss at sizes ``X`` (n, inputs) as an array; or, given sizes by name (``N=7e10,
@@ -106,7 +107,7 @@ class FitResult:
         if prediction:
             # In-sample residuals are smaller than new errors by about sqrt((n - p) / n) (p fitted parameters).
             rng = rng or np.random.default_rng(0)
-            n, p = len(self.residuals), len(self.law.params)
+            n, p = len(self.residuals), len(self.law.params) - len(self.fixed)
             inflate = np.sqrt(n / (n - p)) if n > p else 1.0
             # the curve's own spread gets the small-sample widening of the confidence band (in log space):
             # without it, 95% prediction intervals of a broken power law (16 points, 6 parameters) held 85.3% of
@@ -135,6 +136,7 @@ class FitResult:
             "n_bootstrap": int(len(self.draws)),
             "resample": self.resample,
             "holdout_rmse_log": self.holdout_rmse_log,
+            "fixed": list(self.fixed),
             "diagnostics": {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
                             for k, v in self.diagnostics.items()},
         }
@@ -191,11 +193,16 @@ class Prediction:
                 "level": self.level}
 
 
+def law_inputs(law: Law) -> tuple[str, ...]:
+    """The names of a law's size columns: its function's first arguments."""
+    return tuple(inspect.signature(law.func).parameters)[: law.inputs]
+
+
 def size_names(fit: FitResult) -> tuple[str, ...]:
     """The names of the size columns: those fitted (``fit.data``), else the law's own argument names."""
     if fit.data is not None:
         return tuple(fit.data.inputs)
-    return tuple(inspect.signature(fit.law.func).parameters)[: fit.law.inputs]
+    return law_inputs(fit.law)
 
 
 def predict_sizes(fit: FitResult, sizes: dict[str, Any], level: float = 0.95) -> Prediction:
@@ -326,6 +333,6 @@ def load(path: str | os.PathLike) -> FitResult:
             objective=float(d["objective"]), law=law,
             draws=np.array(d["draws"], dtype=float).reshape(-1, len(names)),
             residuals=np.array(d["residuals"], dtype=float), holdout_rmse_log=d["holdout_rmse_log"],
-            widen=float(d["widen"]), resample=d["resample"], data=data)
+            widen=float(d["widen"]), resample=d["resample"], data=data, fixed=tuple(d.get("fixed", ())))
     except (KeyError, TypeError, ValueError) as err:
         raise DataError(f"{path}: saved fit is incomplete or malformed ({type(err).__name__}: {err})") from None
