@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from scalinglab.fit.diagnostics import collinear_columns, law_envelope
 from scalinglab.fit.estimate import fit_law
@@ -83,3 +84,36 @@ def test_law_envelope_spans_the_near_laws_and_drops_the_far_one():
         assert np.all(env["lower"] <= lo) and np.all(env["upper"] >= hi)
     lo_pl, _ = fits["power_law"].band(far, prediction=True)
     assert np.any(lo_pl < env["lower"])  # no offset: it forecasts lower losses, outside the envelope
+
+
+def test_near_laws_are_those_within_the_tolerance_of_the_best():
+    from scalinglab.fit.diagnostics import NEAR_TOLERANCE, near_laws
+
+    scores = {"a": 0.020, "b": 0.0215, "c": 0.03, "d": float("inf")}
+    assert near_laws(scores) == ["a", "b"]
+    assert near_laws(scores, tolerance=1.6) == ["a", "b", "c"]
+    assert near_laws({"a": 0.02, "b": 0.02 * NEAR_TOLERANCE * 1.01}) == ["a"]
+    assert near_laws({}) == []
+
+
+def test_auto_fit_states_the_envelope_of_the_laws_that_fit_about_as_well():
+    """Data from a power law with an offset: the offset law and the more flexible candidates fit to within the
+    noise, so `fit --form auto` fits them with the same bootstrap and states the envelope of their prediction
+    intervals one decade past the data, which holds the chosen law's own interval."""
+    from scalinglab.fit.diagnostics import FORECAST_FACTOR
+    from scalinglab.fit.pipeline import analyse
+
+    x = np.geomspace(1e2, 1e5, 12)
+    y = (0.8 + 12 * x**-0.35) * np.exp(0.01 * np.random.default_rng(0).standard_normal(x.size))
+    a = analyse({"x": x, "loss": y}, "loss", ["x"], loss="ls", bootstrap=100, extras=False)
+    env = a.result["envelope"]
+    assert a.fit.form in env["laws"] and len(env["laws"]) >= 2
+    assert set(env["laws"]) - {a.fit.form} == set(a.alternatives)
+    assert env["at"] == {"x": pytest.approx(FORECAST_FACTOR * x.max())}
+    (lo, hi), (clo, chi) = env["prediction95"], env["chosen_prediction95"]
+    assert lo <= clo < chi <= hi
+    for name in env["laws"]:
+        assert lo <= env["forecasts"][name] <= hi
+    assert json.loads(json.dumps(a.result))["envelope"] == env
+    assert "envelope" not in analyse({"x": x, "loss": y}, "loss", ["x"], form="power_law_offset", loss="ls",
+                                     bootstrap=100, extras=False).result

@@ -16,7 +16,7 @@ D = np.geomspace(1e9, 1e12, 7)
 
 def test_new_laws_are_registered_with_their_source_equation():
     for name in ("farseer", "muennighoff", "vocabulary", "vocabulary_coupled", "lr_bsz", "routed", "parallel",
-                 "data_mixing"):
+                 "data_mixing", "product"):
         law = LAWS[name]
         assert "Eq" in law.source or "Section" in law.source, name
         assert law.inputs == law.func.__code__.co_argcount - len(law.params), name
@@ -65,6 +65,10 @@ def test_routed_parallel_and_mixing_laws_reduce_to_their_base():
     gap = np.log(LAWS["routed"].func(E, x, L_inf=1.5, A=30.0, alpha=0.2, beta=0.1, gamma=0.05) - 1.5)
     expect = np.log(30.0) - 0.2 * np.log(x) - (0.1 + 0.05 * np.log(x / 1e9)) * np.log(8.0)
     np.testing.assert_allclose(gap, expect, rtol=1e-12)
+    # ScaleBench's sl_2 is the routed law without the bilinear term (gamma = 0)
+    np.testing.assert_allclose(LAWS["product"].func(E, x, E=1.5, A=30.0, a=0.1, b=0.2),
+                               LAWS["routed"].func(E, x, L_inf=1.5, A=30.0, alpha=0.2, beta=0.1, gamma=0.0),
+                               rtol=1e-12)
     # Chen et al. Eq. 5: one stream is a power law with an offset; P streams act as N (k ln P + 1) parameters
     par = LAWS["parallel"].func
     np.testing.assert_allclose(par(x, one, E=1.2, A=2e8, k=0.4, alpha=0.3), (2e8 / x) ** 0.3 + 1.2, rtol=1e-12)
@@ -93,6 +97,8 @@ def test_farseer_matches_its_equation():
      {"E": 1.2, "A": 2e8, "k": 0.4, "alpha": 0.3}),
     ("routed", lambda: (np.tile([1.0, 4.0, 16.0, 64.0], 6), np.repeat(np.geomspace(1e7, 1e9, 6), 4)),
      {"L_inf": 1.5, "A": 30.0, "alpha": 0.2, "beta": 0.1, "gamma": 0.02}),
+    ("product", lambda: (np.tile([1.0, 4.0, 16.0, 64.0], 6), np.repeat(np.geomspace(1e7, 1e9, 6), 4)),
+     {"E": 1.5, "A": 30.0, "a": 0.1, "b": 0.2}),
 ])
 def test_fit_recovers_the_law_and_forecasts_beyond_the_data(name, cols, truth):
     """Noise of 0.2% on 24 points: the fit's forecast at 10x the largest size lies within 1% of the truth (the

@@ -243,3 +243,34 @@ def test_standardise_per_dataset_or_per_feature():
     np.testing.assert_allclose(per.X.mean(axis=0), 0.0, atol=1e-12)
     with pytest.raises(DataError, match="standardise"):
         load_dataset("digits", standardise="pixel")
+
+
+def test_fashion_mnist_reads_its_idx_files_from_the_debian_folder_or_a_path(tmp_path, monkeypatch):
+    """Fashion-MNIST is IDX files (the Debian package dataset-fashion-mnist ships them, gzipped): read from the
+    package's folder by default, or from ``path``; a missing folder names the package."""
+    from scalinglab.tasks import real
+
+    rng = np.random.default_rng(1)
+    tr, te = rng.integers(0, 256, (20, 4, 4)), rng.integers(0, 256, (5, 4, 4))
+    for stem, arr in zip(real.IDX_FILES, (tr, np.arange(20) % 10, te, np.arange(5) % 10), strict=True):
+        _write_idx(tmp_path / stem, arr, True)
+    d = load_dataset("fashion-mnist", path=tmp_path, standardise="dataset")
+    assert d.X.shape == (25, 16) and d.image_shape == (4, 4)
+    monkeypatch.setattr(real, "FASHION_MNIST_DIR", tmp_path)
+    np.testing.assert_array_equal(load_dataset("fashion-mnist", standardise="dataset").X, d.X)
+    monkeypatch.setattr(real, "FASHION_MNIST_DIR", tmp_path / "absent")
+    with pytest.raises(DataError, match="dataset-fashion-mnist"):
+        load_dataset("fashion-mnist")
+
+
+def test_real_task_with_given_targets_draws_their_rows():
+    """A teacher on the same inputs: ``targets`` rows travel with their inputs; a wrong shape is refused."""
+    from scalinglab.tasks.real import RealTask
+
+    data = load_dataset("digits", n=50)
+    f = np.column_stack([data.X[:, 10], 2 * data.X[:, 20]])
+    X, Y = RealTask(data, targets=f).sample(30, np.random.default_rng(0))
+    np.testing.assert_array_equal(Y[:, 0], X[:, 10])
+    np.testing.assert_array_equal(Y[:, 1], 2 * X[:, 20])
+    with pytest.raises(DataError, match="targets"):
+        RealTask(data, targets=f[:10])

@@ -58,7 +58,10 @@ def test_fig2_run_on_pooled_digits(tmp_path, monkeypatch):
         assert np.isfinite(c["measured"]) and np.isfinite(c["predicted"])
         # a real-data exponent that misses alpha_K says why in summary.json; other checks carry no reason
         assert ("reason" in c) == (not c["ok"] and "alpha_K" in c["name"])
-        assert "label power" in c.get("reason", "label power")
+        assert "label power" in c.get("reason", "label power") or "teacher" in c["name"]
+    # the labels' own tail power and a teacher drawn from the kernel on the same inputs are both checked
+    assert any("label power beyond index D" in n for n in names)
+    assert any("teacher drawn from the NNGP" in n and "alpha_K" in n for n in names)
 
 
 @pytest.mark.slow

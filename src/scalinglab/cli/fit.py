@@ -239,6 +239,14 @@ def _print_fit(result: dict[str, Any], source: str, y: str, x: list[str], regime
                                                                key=lambda kv: kv[1]))
         basis = "held-out" if result.get("holdout_rmse_log") is not None else "in-sample"
         out_console.print(Text(f"form chosen by {basis} RMSE of log loss: {scores}"))
+    if "envelope" in result:
+        e = result["envelope"]
+        at = ", ".join(f"{k} = {v:.3g}" for k, v in e["at"].items())
+        (lo, hi), (clo, chi) = e["prediction95"], e["chosen_prediction95"]
+        out_console.print(Text(f"laws that fit about as well (score within {e['tolerance']:g}x of the best): "
+                               f"{', '.join(e['laws'])}; at {at} their 95% prediction intervals span "
+                               f"[{lo:.4g}, {hi:.4g}], the chosen law's alone [{clo:.4g}, {chi:.4g}]"),
+                          soft_wrap=True)
     if regime and "regime" in result:
         out_console.print(Text("regime: does the exponent of L = E + A x^-alpha differ from 1 (Bahri et al. 2024: "
                                "variance-limited at 1, resolution-limited below)?"))

@@ -79,7 +79,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
             {"chinchilla": ("num_params", "parallel_size"), "parallel": ("num_params", "parallel_size")},
             "num_params", "Chen et al. 2025"),
     Dataset("sparsity_scaling_law", ("loss",),
-            {"chinchilla": ("P", "N_active"), "routed": ("P", "N_active")},
+            {"chinchilla": ("P", "N_active"), "routed": ("P", "N_active"), "product": ("P", "N_active")},
             "6*N_dense*D1+6*N_active*D2", "ScaleBench (sparsity)"),
     Dataset("domain_mixture_scaling_law", DOMAINS,
             {"data_mixing": tuple(f"q{j}" for j in range(1, 6)), "power_law_offset": ("q{i}",)}, None,

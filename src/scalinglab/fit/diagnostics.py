@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+NEAR_TOLERANCE = 1.1  # laws whose selection score is within this factor of the best "fit about as well"
+FORECAST_FACTOR = 10.0  # the envelope of `fit --form auto` is stated one decade past the largest sizes
 COLLINEAR_FACTOR = 2.0  # one column within this factor of a power law of another at every point: collinear
 ILL_CONDITIONED = 1e8
 
@@ -61,12 +63,21 @@ def design_diagnostics(law, X: np.ndarray, params: dict[str, float]) -> tuple[di
             "intervals": f"conditional on the law {law.name}"}, warnings
 
 
-def law_envelope(fits: dict, scores: dict[str, float], X: np.ndarray, tolerance: float = 1.1) -> dict[str, Any]:
+def near_laws(scores: dict[str, float], tolerance: float = NEAR_TOLERANCE) -> list[str]:
+    """The laws whose score (lower is better) is within ``tolerance`` times the best, best first."""
+    finite = {n: s for n, s in scores.items() if np.isfinite(s)}
+    if not finite:
+        return []
+    best = min(finite.values())
+    return sorted((n for n, s in finite.items() if s <= tolerance * best), key=lambda n: finite[n])
+
+
+def law_envelope(fits: dict, scores: dict[str, float], X: np.ndarray,
+                 tolerance: float = NEAR_TOLERANCE) -> dict[str, Any]:
     """Across-law envelope at sizes X: the laws whose score (an RMSE of log loss, lower is better) is within
     ``tolerance`` times the best, and the lowest and highest of their 95% prediction bands (``FitResult.band``).
     Where several laws fit about equally well, this, not one law's band, is the forecast's uncertainty."""
-    best = min(scores.values())
-    near = [n for n, s in scores.items() if s <= tolerance * best and n in fits]
+    near = [n for n in near_laws(scores, tolerance) if n in fits]
     lo, hi = [], []
     for name in near:
         a, b = fits[name].band(X, prediction=True)

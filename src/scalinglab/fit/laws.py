@@ -144,6 +144,13 @@ def routed(E, N, L_inf, A, alpha, beta, gamma):
     return L_inf + A * N**-alpha * E ** -(beta + gamma * np.log(N / 1e9))
 
 
+def product(x, y, E, A, a, b):
+    """L = E + A x^-a y^-b: a product of two power laws over an irreducible loss (ScaleBench's sparsity law sl_2,
+    Li et al. 2026; the routed law of Clark et al. 2022 with gamma = 0)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    return E + A * x**-a * y**-b
+
+
 def parallel(N, P, E, A, k, alpha):
     """L = (A / (N (k ln P + 1)))^alpha + E: N parameters run as P parallel streams (Chen et al. 2025,
     "Parallel Scaling Law for Language Models", Eq. 5)."""
@@ -222,6 +229,11 @@ def broken_power_law_grad(x, a, b, c0, *breaks):
     for d, c, f, lxd, logg, s in parts:
         out += [y * c * s / d, -y * f * logg, y * c * (s * lxd / f - logg)]
     return L, out
+
+
+def product_grad(x, y, E, A, a, b):
+    t = x**-a * y**-b
+    return E + A * t, [np.ones_like(t), t, -A * t * np.log(x), -A * t * np.log(y)]
 
 
 def m4_grad(x, E_inf, E_0, beta, c, alpha):
@@ -425,6 +437,11 @@ LAWS: dict[str, Law] = {
              Param("alpha", -1.0, 3.0, grid=(0.05, 0.2, 0.5)), Param("beta", -1.0, 3.0, grid=(0.0, 0.1, 0.3)),
              Param("gamma", -1.0, 1.0, grid=(-0.05, 0.0, 0.05))), 2,
             "Clark et al. 2022, Eq. 7 (with an irreducible loss)", offset="L_inf"),
+        Law("product", product,
+            (Param("E", 0.0, np.inf, linear=True), Param("A", 0.0, np.inf, linear=True),
+             Param("a", -1.0, 3.0, grid=(0.0, 0.1, 0.3, 0.6)), Param("b", -1.0, 3.0, grid=(0.05, 0.2, 0.5))), 2,
+            "Li et al. 2026, ScaleBench sparsity law sl_2 (Clark et al. 2022, Eq. 7, at gamma = 0)", offset="E",
+            grad=product_grad),
         Law("parallel", parallel,
             (Param("E", 0.0, np.inf, linear=True), Param("A", 1e-300, np.inf, log=True),
              Param("k", 0.0, 1e3, grid=(0.0, 0.3, 1.0, 3.0)), Param("alpha", 1e-3, 3.0, grid=(0.1, 0.3, 0.6))), 2,

@@ -4,7 +4,10 @@
 Read (``fit.data.read_table``: any format; rows with blank or non-finite cells dropped with a warning unless
 ``strict``), pick one checkpoint per run from training curves (``fit.checkpoints``), derive and filter columns,
 hold out the largest sizes, choose the form by held-out error (auto), fit it with a bootstrap, and add the regime
-verdict (one size column) or the compute-optimal allocation (two).
+verdict (one size column) or the compute-optimal allocation (two). Where the form was chosen and other candidates
+fit about as well (``fit.diagnostics.near_laws``), they are fitted with the same bootstrap too and the result
+states the across-law envelope of their 95% prediction intervals one decade past the largest sizes, beside the
+chosen law's own: its intervals are conditional on the law, the envelope is not.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class FitAnalysis:
     options: dict[str, Any]
     selection: Selection | None = None
     candidates: dict[str, FitResult] = dataclasses.field(default_factory=dict)
+    alternatives: dict[str, FitResult] = dataclasses.field(default_factory=dict)  # near laws, bootstrapped
     allocation: list[dict[str, Any]] | None = None
     verdict: Verdict | None = None
 
@@ -142,8 +146,14 @@ def analyse(data: Any, y: str | None, x: Sequence[str] | None, *, form: str | La
     fit_result = dataclasses.replace(fit_result, warnings=(*data_warnings, *fit_result.warnings),
                                      data=FitData(X=X, y=Y, held_out=held, inputs=tuple(x), target=y))
     result: dict[str, Any] = fit_result.to_dict()
+    alternatives: dict[str, FitResult] = {}
     if selection is not None:
         result["selection"] = selection.to_dict()
+        if bootstrap > 0:
+            alternatives, envelope = across_laws(fit_result, selection.scores, X, Y, held, holdout_largest, x,
+                                                 kwargs)
+            if envelope is not None:
+                result["envelope"] = envelope
     allocation = verdict = None
     if not extras:
         pass
@@ -157,5 +167,30 @@ def analyse(data: Any, y: str | None, x: Sequence[str] | None, *, form: str | La
                                  n_boot=min(bootstrap, 500), loss=loss, delta=delta, resample=resample)
         result["regime"] = verdict.to_dict()
     return FitAnalysis(result=result, fit=fit_result, X=X, Y=Y, held_out=held, rows=rows, groups=groups, y=y, x=x,
-                       options=options, selection=selection, candidates=candidates, allocation=allocation,
-                       verdict=verdict)
+                       options=options, selection=selection, candidates=candidates, alternatives=alternatives,
+                       allocation=allocation, verdict=verdict)
+
+
+def across_laws(fit: FitResult, scores: dict[str, float], X: np.ndarray, Y: np.ndarray, held: np.ndarray,
+                holdout_largest: int, x: Sequence[str], kwargs: dict[str, Any]
+                ) -> tuple[dict[str, FitResult], dict[str, Any] | None]:
+    """The other laws that fit about as well as the chosen ``fit``, each fitted with the same options, and the
+    envelope of all their 95% prediction intervals at ``FORECAST_FACTOR`` times the largest fitted size of each
+    column (None where no other law is near)."""
+
+    from scalinglab.fit.diagnostics import FORECAST_FACTOR, NEAR_TOLERANCE, law_envelope, near_laws
+    from scalinglab.fit.laws import get_law
+    from scalinglab.fit.select import fit_with_holdout
+
+    others = [n for n in near_laws(scores) if n != fit.form]
+    if not others:
+        return {}, None
+    alternatives = {n: fit_with_holdout(get_law(n), X, Y, holdout_largest, **kwargs) for n in others}
+    at = FORECAST_FACTOR * X[~held].max(axis=0, keepdims=True)
+    env = law_envelope({fit.form: fit, **alternatives}, scores, at)
+    lo, hi = fit.band(at, prediction=True)
+    return alternatives, {
+        "laws": env["laws"], "tolerance": NEAR_TOLERANCE, "at": dict(zip(x, at[0].tolist(), strict=True)),
+        "prediction95": [float(env["lower"][0]), float(env["upper"][0])],
+        "chosen_prediction95": [float(lo[0]), float(hi[0])],
+        "forecasts": {n: float(f.predict(at)[0]) for n, f in {fit.form: fit, **alternatives}.items()}}

@@ -9,6 +9,8 @@ deviation for the whole data set, so relative pixel intensities are kept) and in
   request);
 - ``"idx"``: MNIST or Fashion-MNIST IDX files in the directory ``path`` (``train-images-idx3-ubyte``,
   ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each optionally ``.gz``);
+- ``"fashion-mnist"``: Fashion-MNIST (70,000 28 x 28 images, Xiao et al. 2017) from its IDX files in ``path``,
+  by default where the Debian package ``dataset-fashion-mnist`` installs them (``FASHION_MNIST_DIR``);
 - ``"cifar10"``: the CIFAR-10 python pickle batches (``data_batch_1..5``, ``test_batch``) in ``path``, read with an
   unpickler that builds only arrays, lists and scalars (any other global in the file is refused);
 - ``"file"``: an ``.npz`` with arrays ``X`` and ``y``, or a ``.csv`` whose last column is the label.
@@ -34,7 +36,8 @@ import numpy as np
 from scalinglab.errors import DataError
 from scalinglab.tasks import sample_count
 
-DATASETS = ("digits", "mnist1d", "idx", "cifar10", "file")
+DATASETS = ("digits", "mnist1d", "idx", "fashion-mnist", "cifar10", "file")
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian: apt install dataset-fashion-mnist
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
@@ -187,9 +190,10 @@ def _find(directory: Path, stem: str) -> Path:
     raise DataError(f"dataset 'idx': {directory} has no {stem} (or {stem}.gz)")
 
 
-def _load_idx(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+def _load_idx(path: Path, name: str = "idx") -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     if not path.is_dir():
-        raise DataError(f"dataset 'idx': {path} is not a directory")
+        hint = " (install the Debian package dataset-fashion-mnist, or give its path)" if name != "idx" else ""
+        raise DataError(f"dataset {name!r}: {path} is not a directory{hint}")
     tr_x, tr_y, te_x, te_y = (_read_idx(_find(path, stem)) for stem in IDX_FILES)
     for images, labels, which in ((tr_x, tr_y, "train"), (te_x, te_y, "t10k")):
         if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
@@ -299,6 +303,8 @@ def load_dataset(name: str, *, path: str | Path | None = None, n: int | None = N
         X, y, shape = _load_mnist1d(n)
     elif name == "idx":
         X, y, shape = _load_idx(_need_path(name, path))
+    elif name == "fashion-mnist":
+        X, y, shape = _load_idx(Path(path) if path is not None else FASHION_MNIST_DIR, name)
     elif name == "cifar10":
         X, y, shape = _load_cifar10(_need_path(name, path))
     elif name == "file":
@@ -404,18 +410,24 @@ def download(url: str, dest: str | Path, sha256: str) -> Path:
 @dataclasses.dataclass(frozen=True)
 class RealTask:
     """A real data set as a task: ``sample(n, rng)`` draws n distinct examples (inputs and centred one-hot
-    targets), so a model's training and test points, drawn in one call, never overlap. A finite data set has no
-    population loss; models measure on held-out examples."""
+    targets, or the rows of ``targets`` where given, e.g. a teacher drawn on the same inputs), so a model's
+    training and test points, drawn in one call, never overlap. A finite data set has no population loss; models
+    measure on held-out examples."""
 
     data: RealDataset
     name: str = "real"
+    targets: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.targets is not None and (self.targets.ndim != 2 or len(self.targets) != self.data.n):
+            raise DataError(f"targets: must be ({self.data.n}, outputs), got {self.targets.shape}", param="targets")
 
     def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         n = sample_count(n)
         if n > self.data.n:
             raise DataError(f"n: {n} examples asked of {self.data.name!r}, which has {self.data.n}")
         idx = rng.choice(self.data.n, int(n), replace=False)
-        return self.data.X[idx], self.data.one_hot()[idx]
+        return self.data.X[idx], (self.data.one_hot() if self.targets is None else self.targets)[idx]
 
     def population_loss(self, predictor) -> float:
         raise NotImplementedError("a finite data set has no population loss; use held-out examples")

@@ -46,11 +46,12 @@ def fig2_exponents(panels: list[dict[str, Any]], path: Path) -> Path:
     for c, p in zip(_colors(len(panels)), panels, strict=True):
         k = p["spectrum"].alpha
         kerr = np.abs(np.array([p["spectrum"].ci95]).T - k)
-        for key, marker in (("alpha_D", "o"), ("alpha_P", "s")):
+        for key, marker, what in (("alpha_D", "o", "alpha_D (labels)"), ("alpha_P", "s", "alpha_P (labels)"),
+                                  ("alpha_D_teacher", "^", "alpha_D (NNGP teacher)")):
             a = p[key]
             err = np.abs(np.array([a["ci95"]]).T - a["alpha"])
             ax.errorbar([k], [a["alpha"]], yerr=err, xerr=kerr, fmt=marker, color=c,
-                        label=f"{p['name']} {key}")
+                        mfc="none" if key == "alpha_D_teacher" else c, label=f"{p['name']} {what}")
             vals += [k, a["alpha"]]
     _exponent_axes(ax, 0, max(vals) * 1.1)
     ax.legend(fontsize=6)
