@@ -10,6 +10,7 @@ and prediction intervals after ``load`` are those before, to the last bit; ``sca
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import inspect
 import json
@@ -195,7 +196,12 @@ class Prediction:
 
 def law_inputs(law: Law) -> tuple[str, ...]:
     """The names of a law's size columns: its function's first arguments."""
-    return tuple(inspect.signature(law.func).parameters)[: law.inputs]
+    return _argument_names(law.func)[: law.inputs]
+
+
+@functools.cache
+def _argument_names(func: Any) -> tuple[str, ...]:
+    return tuple(inspect.signature(func).parameters)  # inspect is slow next to a small fit: read once per law
 
 
 def size_names(fit: FitResult) -> tuple[str, ...]:
