@@ -100,10 +100,8 @@ def _problem(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     y = np.atleast_2d(np.asarray(y, dtype=float))
     if y.shape[1] != x.size:
         raise DataError(f"fit: {x.size} sizes but curves of length {y.shape[1]}")
-    if x.size < 3:
+    if x.size < 3:  # the engine checks the values
         raise DataError(f"fit: need at least 3 distinct sizes, got {x.size}")
-    if not np.all(np.isfinite(y)) or not np.all(np.isfinite(x)) or np.any(x <= 0):
-        raise DataError("fit: sizes must be positive and losses finite")
     return np.tile(x, y.shape[0]), y.ravel(), np.repeat(np.arange(y.shape[0]), x.size)
 
 
@@ -113,8 +111,8 @@ def _options(offset: float | None, n_boot: int) -> dict[str, Any]:
 
 
 def _view(result: FitResult, x: np.ndarray, n_seeds: int) -> CurveFit:
-    assert result.data is not None  # the engine keeps the mean curve it fitted
-    return CurveFit(result, tuple(float(v) for v in x), tuple(float(v) for v in result.data.y), n_seeds)
+    mean = result.data.y  # type: ignore[union-attr]  (the engine keeps the mean curve it fitted)
+    return CurveFit(result, tuple(float(v) for v in x), tuple(float(v) for v in mean), n_seeds)
 
 
 def fit_power_law(
