@@ -138,3 +138,21 @@ def test_one_group_gives_no_interval_and_says_so():
                   loss="ls", solver="profile", fixed={"E": 0.0}, n_boot=100)
     assert np.isnan(fit.ci95["alpha"][0]) and len(fit.draws) == 0
     assert any("fewer than 2 seeds" in w for w in fit.warnings)
+
+
+def test_fit_laws_gives_each_problem_the_fit_of_fit_law():
+    """The batch solves the bootstrap refits of every problem together; each result is bit for bit the single
+    fit's (rows are independent), and a problem that cannot be fitted gives its DataError in its place."""
+    from scalinglab.fit.estimate import fit_laws
+
+    problems = []
+    for seed, n in ((8, 4), (9, 6), (10, 3)):
+        curves = _noisy(seed, E=0.1, n=n)
+        problems.append((np.tile(X, n), curves.ravel(), np.repeat(np.arange(n), X.size)))
+    problems.append((X, -np.ones(X.size), np.zeros(X.size)))  # no positive mean: no power law
+    kwargs = {"loss": "ls", "solver": "profile", "average_groups": True, "n_boot": 60}
+    batch = fit_laws(LAWS["power_law_offset"], problems, seed=4, chunk=50, **kwargs)
+    for (Xp, yp, gp), fit in zip(problems[:3], batch[:3], strict=True):
+        alone = fit_law(LAWS["power_law_offset"], Xp, yp, groups=gp, rng=np.random.default_rng(4), **kwargs)
+        assert fit.params == alone.params and np.array_equal(fit.draws, alone.draws)
+    assert isinstance(batch[3], DataError)
