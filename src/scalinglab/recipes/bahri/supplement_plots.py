@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 
 from scalinglab.report.figures import save_figure
@@ -30,6 +31,7 @@ def metrics_figure(panels: list[dict[str, Any]], path: Path) -> Path:
             ax.plot(grid, fit["fit"].predict(grid), "-", lw=1, color=bars[0].get_color())
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(p["xlabel"])
         ax.set_ylabel("test loss (MSE) or test error")
         ax.set_title(p["title"], fontsize=9)
