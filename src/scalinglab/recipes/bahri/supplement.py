@@ -15,7 +15,8 @@ seeds (``common.fit_exponent``, as for alpha_D in Fig. 1b and the kernel recipes
 resolution-limited window, P >= 32 with 8 P <= D; alpha_D the exact kernel over the same range of D (D << P =
 infinity). Checks: 4/alpha_P within 25% of d and the slope of 4/alpha_P against d within 0.25 of 1 (Fig. 1b's
 reading of the paper's 4/alpha ~ d), and |alpha_P - alpha_D| <= 0.1 (``common.TOL_DUALITY``, the agreement the
-duality checks ask); S1: each pair of the four exponents within 0.1 of each other (the same fixed agreement: the
+duality checks ask); S1: per slice, the early-stopped loss against the final loss, the final error against the
+final loss and the early-stopped error against the final error, each within 0.1 (the same fixed agreement: the
 paper says "similar" and states no number; a fixed tolerance, not the intervals, so that a wide interval cannot
 make the check pass).
 """
@@ -233,8 +234,11 @@ def run_model_scaling(out: Path, cfg: ModelScalingConfig, jobs: Jobs) -> RecipeR
         "4/d is Theorem 3's exponent for a model accurate to linear order between the points that resolve a smooth "
         "target; the ReLU kernel's eigenvalues on a d-dimensional domain fall as i^-(1 + 3/d), so a target drawn "
         "from that kernel would give 3/d instead (bahri-fig2b-manifolds); this teacher is smooth.",
-        "The paper's figure uses trained networks and larger sizes; the scale here (P up to "
-        f"{cfg.p_max}, D = {cfg.rf_data}) is what runs on 2 CPU cores.",
+        "alpha_P = alpha_D is exact for a teacher drawn from the model's own kernel (the linear random-feature "
+        "teacher-student of the paper, and bahri-fig2b-manifolds); for Fig. 1b's tanh teacher it is the paper's "
+        "claim put to the test, with the same 0.1.",
+        f"Scale: P up to {cfg.p_max} at D = {cfg.rf_data}, d = {cfg.dims[0]}..{cfg.dims[-1]} (the full configuration "
+        "takes about 25 minutes on 2 shared CPU cores); the paper's figure is at larger scale.",
     ]
     return RecipeResult(checks=checks, figures=figures, notes=notes, tables={"exponents per dimension": rows})
 
