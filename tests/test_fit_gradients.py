@@ -27,14 +27,20 @@ POINTS = {
                            "d2": 3000.0, "c2": -0.4, "f2": 1.2},
     "product": {"E": 1.5, "A": 30.0, "a": 0.1, "b": 0.2},
 }
+for _k in range(1, 5):  # log-quadratic surfaces: small coefficients keep exp(...) moderate at these sizes
+    POINTS[f"log_quadratic_{_k}"] = {n: 0.3 if n == "c0" else (-0.02 if len(n) == 2 else 0.001)
+                                     for n in LAWS[f"log_quadratic_{_k}"].names}
 
 
 def _sizes(law):
     x = np.geomspace(10.0, 1e5, 9)
     if law.inputs == 1:
         return x[:, None]
-    N, D = np.meshgrid(np.geomspace(1e7, 1e10, 4), np.geomspace(1e9, 1e12, 4))
-    return np.column_stack([N.ravel(), D.ravel()])
+    if law.inputs == 2:
+        N, D = np.meshgrid(np.geomspace(1e7, 1e10, 4), np.geomspace(1e9, 1e12, 4))
+        return np.column_stack([N.ravel(), D.ravel()])
+    rng = np.random.default_rng(law.inputs)
+    return np.exp(rng.uniform(np.log(10.0), np.log(1e5), (12, law.inputs)))
 
 
 @pytest.mark.parametrize("name", sorted(LAWS))

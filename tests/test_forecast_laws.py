@@ -110,3 +110,18 @@ def test_fit_recovers_the_law_and_forecasts_beyond_the_data(name, cols, truth):
     far = X[-4:].copy()
     far[:, 0 if name == "parallel" else 1] *= 10
     np.testing.assert_allclose(fit.predict(far), law(far, truth), rtol=0.01)
+
+
+def test_log_quadratic_is_a_curved_power_law_and_is_recovered_exactly():
+    """log L quadratic in log sizes: with no curvature it is a power law; least squares on log loss is linear in
+    its coefficients, so noise-free data from it give them back (one start, no grid)."""
+    x = np.geomspace(10, 1e5, 9)
+    np.testing.assert_allclose(LAWS["log_quadratic_1"].func(x, c0=np.log(3.0), c1=-0.4, c11=0.0),
+                               3.0 * x**-0.4, rtol=1e-12)
+    law = LAWS["log_quadratic_4"]
+    rng = np.random.default_rng(2)
+    X = np.exp(rng.uniform(np.log(1e-4), np.log(1e10), (60, 4)))
+    truth = {n: v for n, v in zip(law.names, rng.normal(0, 0.01, len(law.names)), strict=True)}
+    fit = fit_law(law, X, law(X, truth), loss="ls", n_boot=0)
+    for n, v in truth.items():
+        assert fit.params[n] == pytest.approx(v, abs=1e-7), n

@@ -87,19 +87,28 @@ torch = pytest.importorskip("torch")
 
 
 def test_layerwise_ntk_equals_jacobian_gram():
+    """models.network.empirical_kernels against the Gram of the Jacobian autograd gives, one input at a time, for
+    both parameterisations and padded (masked) widths; its NNGP against the readout's covariance."""
+    from scalinglab.models.network import Architecture, empirical_kernels
+
     rng = np.random.default_rng(4)
     X = rng.standard_normal((6, 4))
-    for act in ("relu", "erf"):
-        arch = FullyConnected(depth=2, activation=act, weight_var=1.5, bias_var=0.3)
-        net = arch.torch_network(4, 5, torch.Generator().manual_seed(0))
-        x = torch.as_tensor(X)
-        _, ntk = net.empirical_kernels(x)
-        rows = []
-        for i in range(len(X)):
-            grads = torch.autograd.grad(net(x[i: i + 1])[0], list(net.parameters()))
-            rows.append(torch.cat([g.reshape(-1) for g in grads]).numpy())
-        J = np.array(rows)
-        np.testing.assert_allclose(ntk, J @ J.T, rtol=1e-10, atol=1e-12)
+    x = torch.as_tensor(X)
+    for act, param in (("relu", "ntk"), ("erf", "ntk"), ("tanh", "standard")):
+        arch = Architecture(depth=2, activation=act, weight_variance=1.5, bias_variance=0.3, parameterization=param)
+        params = arch.init(4, [5, 3], 1, torch.Generator().manual_seed(0), dtype=torch.float64)
+        nngp, ntk = empirical_kernels(arch, params, x)
+        for k in range(2):
+            net = arch.module(params, k)
+            rows, readout = [], []
+            for i in range(len(X)):
+                grads = torch.autograd.grad(net(x[i: i + 1])[0, 0], list(net.parameters()))
+                rows.append(torch.cat([g.reshape(-1) for g in grads]).numpy())
+                # parameters: the weights of every layer, then the biases; the readout's are the last of each
+                readout.append(torch.cat([grads[arch.depth].reshape(-1), grads[-1].reshape(-1)]).numpy())
+            J, R = np.array(rows), np.array(readout)
+            np.testing.assert_allclose(ntk[k].numpy(), J @ J.T, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(nngp[k].numpy(), R @ R.T, rtol=1e-10, atol=1e-12)
 
 
 def test_monte_carlo_kernel_error_falls_as_one_over_width():
@@ -129,5 +138,8 @@ def test_monte_carlo_kernel_at_width_4096_within_two_percent():
     arch = FullyConnected(depth=2, activation="relu", weight_var=2.0, bias_var=0.1)
     K, T = arch.kernels(X, dtype=np.float64)
     Km, Tm = arch.monte_carlo_kernels(X, 4096, n_samples=8, seed=0)
-    assert relative_frobenius(Km, K) < 0.02
-    assert relative_frobenius(Tm, T) < 0.02
+    # each entry averages width x samples terms: with the one-layer constant 2.2 above and sqrt(2) for two layers
+    # the relative error's scale is 2.2 sqrt(2) / sqrt(4096 * 8) = 0.017; twice that bounds it
+    scale = 2.2 * np.sqrt(2) / np.sqrt(4096 * 8)
+    assert relative_frobenius(Km, K) < 2 * scale
+    assert relative_frobenius(Tm, T) < 2 * scale

@@ -7,6 +7,8 @@ predictions, so one call evaluates many parameter sets (the fitter's finite diff
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -370,6 +372,32 @@ def _broken(k: int) -> Law:
                scale_grid={f"d{i}": 0 for i in range(1, k + 1)}, grad=grad)
 
 
+def _log_quadratic(k: int) -> Law:
+    """log L = c0 + sum_i c_i log x_i + sum_(i <= j) c_ij log x_i log x_j: a quadratic response surface in log
+    sizes (ScaleBench's lr_bsz law sl_1 at k = 4, Li et al. 2026; a curved power law at k = 1). Linear in log L, so
+    least squares on log loss is convex and one start reaches its optimum."""
+    pairs = [(i, i) for i in range(k)] + list(itertools.combinations(range(k), 2))
+    names = ["c0", *(f"c{i + 1}" for i in range(k)), *(f"c{i + 1}{j + 1}" for i, j in pairs)]
+
+    def features(cols):
+        z = [np.log(np.asarray(c, dtype=float)) for c in cols]
+        return [np.ones_like(z[0]), *z, *(z[i] * z[j] for i, j in pairs)]
+
+    def func(*cols, **p):
+        return np.exp(sum(p[n] * f for n, f in zip(names, features(cols), strict=True)))
+
+    def grad(*cols, **p):
+        F = features(cols)
+        L = np.exp(sum(p[n] * f for n, f in zip(names, F, strict=True)))
+        return L, [L * f for f in F]
+
+    args = [inspect.Parameter(f"x{i + 1}", inspect.Parameter.POSITIONAL_OR_KEYWORD) for i in range(k)]
+    func.__signature__ = inspect.Signature(args + [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY)
+                                                   for n in names])
+    return Law(f"log_quadratic_{k}", func, tuple(Param(n, -1e3, 1e3, grid=(0.0,)) for n in names), k,
+               "Li et al. 2026, ScaleBench lr_bsz law sl_1 (a quadratic in log sizes, on log loss)", grad=grad)
+
+
 LAWS: dict[str, Law] = {
     law.name: law
     for law in [
@@ -398,6 +426,7 @@ LAWS: dict[str, Law] = {
             "Alabdulmohsin, Neyshabur & Zhai 2022, estimator M4", offset="E_inf", grad=m4_grad),
         _broken(1),
         _broken(2),
+        *(_log_quadratic(k) for k in range(1, 5)),
         Law("farseer", farseer,
             (Param("E", -5.0, 8.0, grid=(1.0, 3.0)), Param("s", -2.0, 1.0, grid=(-0.3, -0.06, 0.0)),
              Param("q", 0.0, 0.5, grid=(0.05, 0.15)), Param("S", 0.0, np.inf, linear=True),

@@ -203,34 +203,30 @@ class FullyConnected:
             h = phi(np.sqrt(self.weight_var / h.shape[1]) * (h @ Wl.T) + np.sqrt(self.bias_var) * bl)
         return np.sqrt(self.weight_var / h.shape[1]) * h
 
-    def torch_network(self, in_features: int, width: int, generator=None):
-        """The finite torch network (float64) with standard-normal parameters in NTK parameterisation."""
-        from scalinglab.models._torch_fc import FCNetwork
+    def architecture(self):
+        """The finite network this kernel is the infinite-width limit of (``models.network.Architecture``)."""
+        from scalinglab.models.network import Architecture
 
-        return FCNetwork(self, in_features, width, generator)
+        return Architecture(depth=self.depth, activation=self.activation, weight_variance=self.weight_var,
+                            bias_variance=self.bias_var, parameterization="ntk")
 
     def monte_carlo_kernels(self, X: np.ndarray, width: int, n_samples: int = 1,
                             seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Empirical NNGP and NTK of the finite torch network, averaged over ``n_samples`` initialisations.
-
-        NNGP: the readout's output covariance given the hidden layers, sigma_w^2/n phi.phi' + sigma_b^2.
-        NTK: the Jacobian Gram J J^T of the scalar output over all parameters (layer by layer, from autograd).
-        """
+        """Empirical NNGP and NTK of the finite network (``architecture()``, float64), averaged over
+        ``n_samples`` initialisations drawn from ``torch.Generator().manual_seed(seed)``
+        (``models.network.empirical_kernels``)."""
         import torch
+
+        from scalinglab.models.network import empirical_kernels
 
         X = _check_inputs(X)
         if int(n_samples) != n_samples or n_samples < 1:
             raise SpecError(f"n_samples: must be a positive integer, got {n_samples!r}")
+        arch = self.architecture()
         gen = torch.Generator().manual_seed(int(seed))
-        x = torch.as_tensor(X, dtype=torch.float64)
-        K = np.zeros((X.shape[0], X.shape[0]))
-        T = np.zeros_like(K)
-        for _ in range(int(n_samples)):
-            net = self.torch_network(X.shape[1], width, gen)
-            k, t = net.empirical_kernels(x)
-            K += k
-            T += t
-        return K / n_samples, T / n_samples
+        params = arch.init(X.shape[1], int(width), 1, gen, n=int(n_samples), dtype=torch.float64)
+        K, T = empirical_kernels(arch, params, torch.as_tensor(X, dtype=torch.float64))
+        return K.mean(0).numpy(), T.mean(0).numpy()
 
 
 def _check_inputs(X: np.ndarray) -> np.ndarray:

@@ -18,8 +18,8 @@ describes the network; everything else is derived from it, so the views cannot d
 
 Public API (re-exported here from ``models.network`` and ``models.training``): ``Architecture``, ``Params``,
 ``TrainConfig``, ``TrainLog``, ``forward``, ``linearized_forward``, ``train``, ``predict``, ``mse``,
-``hidden_features``, ``default_device``, ``MLP``. Shapes: inputs (batch, in) shared by every network or
-(n, batch, in) one set per network; outputs (n, batch, out); ``sample_mask`` (n, batch) of 0/1.
+``classification_error``, ``hidden_features``, ``default_device``, ``MLP``. Shapes: inputs (batch, in) shared by
+every network or (n, batch, in) one set per network; outputs (n, batch, out); ``sample_mask`` (n, batch) of 0/1.
 
 Typical use, 16 networks (4 widths x 4 seeds) each on its own data, trained together::
 
@@ -61,10 +61,19 @@ from scalinglab.models.network import (
     linearized_forward,
     predict,
 )
-from scalinglab.models.training import LOSSES, STOP_REASONS, TrainConfig, TrainLog, mse, train
+from scalinglab.models.training import (
+    LOSSES,
+    STOP_REASONS,
+    TrainConfig,
+    TrainLog,
+    classification_error,
+    mse,
+    train,
+)
 
 __all__ = ["ACTIVATIONS", "LOSSES", "MLP", "STOP_REASONS", "Architecture", "Params", "TrainConfig", "TrainLog",
-           "buckets", "default_device", "forward", "hidden_features", "linearized_forward", "mse", "predict", "train"]
+           "buckets", "classification_error", "default_device", "forward", "hidden_features", "linearized_forward",
+           "mse", "predict", "train"]
 
 def buckets(values, ratio: float) -> list[list[int]]:
     """Sorted distinct values split into runs whose largest is at most ``ratio`` times their smallest."""

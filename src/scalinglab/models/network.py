@@ -1,5 +1,7 @@
 """One description of a fully connected network and what is derived from it: parameters of many networks at
-once, the batched forward pass, the linearisation around the initial weights, readout features.
+once, the batched forward pass, the linearisation around the initial weights, readout features, the empirical
+NNGP and NTK of the finite networks (:func:`empirical_kernels`) and, through ``Architecture.kernel()``, the
+closed-form kernels and random features of the infinitely wide one (``models.kernels.FullyConnected``).
 
 Parameterisations (neural-tangents conventions): NTK, z = sigma_w / sqrt(fan_in) W h + sigma_b b with
 W, b ~ N(0, 1); standard, z = W h + b with W ~ N(0, sigma_w^2 / fan_in), b ~ N(0, sigma_b^2). See
@@ -258,6 +260,32 @@ def predict(arch: Architecture, params: Params, x: torch.Tensor, params0: Params
         else:
             outs.append(linearized_forward(arch, params0, params, xs).detach())
     return torch.cat(outs, dim=-2)
+
+
+def empirical_kernels(arch: Architecture, params: Params, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Empirical NNGP and NTK (n, batch, batch) of every network of ``params`` with a scalar output.
+
+    NNGP: the readout's output covariance given the last hidden layer, s_L^2 h h' + b_s^2. NTK: the Gram of the
+    output's Jacobian over all parameters, which splits by layer (z^l = s_l h^(l-1) W^l + b_s b^l) into
+    sum_l (s_l^2 h^(l-1).h^(l-1)' + b_s^2) delta^l.delta^l', delta^l = df / dz^l, one backward pass for all inputs
+    (the factors of :func:`linearization_cache`).
+    """
+    if params.weights[-1].shape[-1] != 1:
+        raise SpecError(f"empirical kernels are for a scalar output, got {params.weights[-1].shape[-1]} outputs")
+    _, cache = linearization_cache(arch, params, x)
+    bias2 = params.bias_scale**2
+    with torch.no_grad():
+        grams = [s**2 * torch.matmul(h, h.transpose(-1, -2)) + bias2 for (h, _), s in zip(cache, params.scales,
+                                                                                            strict=True)]
+        n, batch = grams[-1].shape[0], grams[-1].shape[-1]
+        delta = torch.ones(n, batch, 1, dtype=grams[-1].dtype, device=grams[-1].device)  # the readout: df/dz = 1
+        ntk = grams[-1].clone()
+        for layer in range(len(cache) - 2, -1, -1):
+            W, s = params.weights[layer + 1], params.scales[layer + 1]
+            delta = torch.matmul(delta, (W * s).transpose(-1, -2)) * cache[layer][1]
+            ntk += grams[layer] * torch.matmul(delta, delta.transpose(-1, -2))
+        last = grams[-1]
+    return last, ntk
 
 
 def hidden_features(arch: Architecture, params: Params, x: torch.Tensor) -> torch.Tensor:

@@ -45,6 +45,12 @@ def _xent(pred: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = Non
 LOSSES = {"mse": mse, "cross_entropy": _xent}
 
 
+def classification_error(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Fraction of samples whose largest output is not the target's largest entry, per network: (n,) from
+    outputs (n, batch, classes) and one-hot (or centred one-hot) targets (batch, classes) or (n, batch, classes)."""
+    return (pred.argmax(dim=-1) != y.argmax(dim=-1)).to(pred.dtype).mean(dim=-1)
+
+
 def _output_grad(loss: str, y: torch.Tensor, weight: torch.Tensor | None):
     """pred -> d (sum over networks of the loss) / d pred: closed form for mse, autograd of the loss alone else."""
     if loss == "mse":
@@ -109,7 +115,8 @@ class TrainConfig:
 class TrainLog:
     """What the stopping rule did for each network: steps taken, why it stopped, final full training loss, the
     training-loss history (``history[k]`` = (step, losses (n,))), and the lowest evaluated test loss (early-stopped
-    test loss) when test data were given."""
+    test loss) when test data were given; with ``train(..., test_error=True)`` also the lowest evaluated test
+    classification error (``best_test_error``, see :func:`classification_error`)."""
 
     steps: np.ndarray
     reasons: tuple[str, ...]
@@ -117,6 +124,7 @@ class TrainLog:
     history: tuple[tuple[int, np.ndarray], ...]
     best_test_loss: np.ndarray | None
     wall_seconds: float
+    best_test_error: np.ndarray | None = None
 
     def summary(self) -> dict[str, Any]:
         return {"steps_max": int(self.steps.max()), "steps_min": int(self.steps.min()),
@@ -134,14 +142,17 @@ def _batch(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 def train(arch: Architecture, params: Params, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
           *, sample_mask: torch.Tensor | None = None,
           generator: torch.Generator | list[torch.Generator] | None = None,
-          x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None) -> tuple[Params, TrainLog]:
+          x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None,
+          test_error: bool = False) -> tuple[Params, TrainLog]:
     """Train every network of ``params`` at once; returns the trained parameters and the log.
 
     ``x`` (B, in) or (n, B, in), ``y`` (B, out) or (n, B, out); ``sample_mask`` (n, B) of 0/1 selects each
     network's training subset (its first D_i rows for nested data). With ``config.linearized`` the networks
     trained are the linearisations around ``params`` (:func:`linearized_forward`). ``generator`` draws the
     minibatches; a list of k generators splits the networks into k equal consecutive blocks, one per generator
-    (several seeds trained together draw what each draws alone).
+    (several seeds trained together draw what each draws alone). With ``x_test`` and ``y_test`` the test loss is
+    evaluated with the training loss and its lowest value kept (``TrainLog.best_test_loss``); ``test_error`` keeps
+    the lowest classification error too (``y_test`` one-hot or centred one-hot). Evaluating changes no update.
     """
     t_start = time.perf_counter()
     n = params.n
@@ -169,7 +180,7 @@ def train(arch: Architecture, params: Params, x: torch.Tensor, y: torch.Tensor, 
     on = all_on = None  # which networks still train: changes only where the stopping rule runs
     reasons = ["max_steps"] * n
     history: list[tuple[int, np.ndarray]] = []
-    best_test = None
+    best_test = best_error = None
     m1 = [torch.zeros_like(t) for t in tensors]
     m2 = [torch.zeros_like(t) for t in tensors]
 
@@ -188,8 +199,12 @@ def train(arch: Architecture, params: Params, x: torch.Tensor, y: torch.Tensor, 
             history.append((step, current.detach().cpu().numpy().astype(float)))
             if x_test is not None:
                 with torch.no_grad():
-                    t_loss = loss_fn(model(params.with_tensors(tuple(tensors)), x_test), y_test).cpu().numpy()
+                    t_pred = model(params.with_tensors(tuple(tensors)), x_test)
+                    t_loss = loss_fn(t_pred, y_test).cpu().numpy()
                 best_test = t_loss if best_test is None else np.minimum(best_test, t_loss)
+                if test_error:
+                    t_err = classification_error(t_pred, y_test).cpu().numpy()
+                    best_error = t_err if best_error is None else np.minimum(best_error, t_err)
             _apply_stopping(config, history, active, reasons)
             if step == config.max_steps or not bool(active.any()):
                 break
@@ -210,7 +225,7 @@ def train(arch: Architecture, params: Params, x: torch.Tensor, y: torch.Tensor, 
     final = history[-1][1]
     out = params.with_tensors(tuple(t.detach() for t in tensors))
     log = TrainLog(steps.cpu().numpy().astype(int), tuple(reasons), final, tuple(history), best_test,
-                   time.perf_counter() - t_start)
+                   time.perf_counter() - t_start, best_error)
     return out, log
 
 

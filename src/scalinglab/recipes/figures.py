@@ -32,18 +32,15 @@ PAPER_FIGURES: tuple[PaperFigure, ...] = (
     PaperFigure(BAHRI, "Fig. 2b (extension)", "the duality alpha_D = alpha_P = alpha_K on synthetic manifolds",
                 "bahri-fig2b-manifolds"),
     PaperFigure(BAHRI, "Fig. 3", "superclasses leave alpha_D unchanged, input noise changes it", "bahri-fig3"),
-    PaperFigure(BAHRI, "Fig. S1", "loss and error, final and early-stopped: similar exponents",
-                reason="not built yet: needs the Fig. 1a width and data sweeps re-run recording classification error "
-                "and the early-stopped loss, which the stored runs do not keep"),
+    PaperFigure(BAHRI, "Fig. S1", "loss and error, final and early-stopped: similar exponents", "bahri-figS1"),
     PaperFigure(BAHRI, "Fig. S2", "teacher-student learning curves for d = 2..9 behind Fig. 1b (quick: d = 2..6)",
                 "bahri-fig1b"),
     PaperFigure(BAHRI, "Fig. S3", "cross-entropy against D for convolutional networks on image sets",
                 reason="the paper trains convolutional networks on CIFAR-10/100 and SVHN at 32x32 to convergence "
-                f"over a data-size sweep, thousands of GPU-hours; no such image set ships offline here and a CNN "
-                f"sweep on 8x8 digits cannot be trained to convergence {_CPU}"),
-    PaperFigure(BAHRI, "Fig. S4", "alpha_P against input dimension",
-                reason="not built yet: needs random-feature sweeps at several input dimensions beyond bahri-fig2's "
-                "pool sizes"),
+                "over a data-size sweep, thousands of GPU-hours; of such image sets only Fashion-MNIST ships offline "
+                "(Debian package dataset-fashion-mnist, used by bahri-fig2), and a CNN data-size sweep on it cannot "
+                f"be trained to convergence {_CPU}"),
+    PaperFigure(BAHRI, "Fig. S4", "alpha_P against input dimension", "bahri-figS4"),
     PaperFigure(BAHRI, "Fig. S5", "aspect ratio: depth and width multiplier of a residual network",
                 reason="the paper sweeps depth and width of wide ResNets on CIFAR-10 on GPUs; a sweep of a small "
                 f"convolutional network large enough to reach the critical width does not fit {_CPU}"),

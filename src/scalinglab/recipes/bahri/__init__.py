@@ -7,7 +7,10 @@
 - ``bahri-fig2b-manifolds`` (``duality``): Fig. 2b's alpha_D = alpha_P = alpha_K in the exactly solvable
   teacher-student setting, on manifolds of known dimension, with the 4/d of Theorems 2-3;
 - ``bahri-fig3`` (``networks``, ``data``): alpha_D with classes merged into superclasses and with input noise;
+- ``bahri-figS1`` (``supplement``): loss and error, final and early-stopped, on Fig. 1a's resolution-limited slices;
+- ``bahri-figS4`` (``supplement``): alpha_P against the input dimension d in Fig. 1b's teacher-student setting;
 - ``bahri-figS6`` (``networks``, ``data``): linear readouts on frozen pretrained features (Figs. S6, S7).
 
-``runs`` trains the networks, ``common`` holds what the kernel recipes share, ``plots`` and ``network_plots`` draw.
+``runs`` trains the networks, ``common`` holds what the kernel recipes share, ``plots``, ``network_plots`` and
+``supplement_plots`` draw.
 """

@@ -117,14 +117,10 @@ STAGES = ("variance-limited width", "variance-limited data", "resolution-limited
 def four_regimes_job(cfg: FourRegimesConfig, index: int, stage: int) -> dict[str, Any]:
     """One experiment of Fig. 1a: ``STAGES[stage]`` on the data set ``cfg.datasets[index]`` (each draws from its
     documented seeds in ``recipes.bahri.runs``, so the numbers do not depend on which job runs first)."""
-    from scalinglab.models.mlp import Architecture, TrainConfig
+    from scalinglab.models.mlp import TrainConfig
     from scalinglab.recipes.bahri import runs
 
-    erf = Architecture(**ERF)
-    name = cfg.datasets[index]
-    data = load_dataset(name, n=cfg.mnist1d_n if name == "mnist1d" else None, seed=0, standardise="feature")
-    res_cfg = TrainConfig(optimizer="adam", learning_rate=3e-3, schedule="cosine", max_steps=cfg.steps_res,
-                          tol=1e-4, patience=200, eval_every=50)
+    data, erf, res_cfg = resolution_inputs(cfg, index)
     with runs.torch_threads(1):
         if stage == 0:
             gd = TrainConfig(learning_rate=cfg.rate_var, max_steps=cfg.steps_var, tol=0, eval_every=cfg.steps_var)
@@ -139,6 +135,18 @@ def four_regimes_job(cfg: FourRegimesConfig, index: int, stage: int) -> dict[str
                                          cfg.n_test_res)
         return runs.resolution_sweep(data, [max(cfg.data_res)], list(cfg.widths_res), cfg.seeds_res, erf, res_cfg,
                                      cfg.n_test_res)
+
+
+def resolution_inputs(cfg: FourRegimesConfig, index: int) -> tuple[Any, Any, Any]:
+    """What the resolution-limited slices of Fig. 1a train on: the data set ``cfg.datasets[index]``, the erf
+    architecture and the training configuration (Adam, cosine decay, the plateau rule)."""
+    from scalinglab.models.mlp import Architecture, TrainConfig
+
+    name = cfg.datasets[index]
+    data = load_dataset(name, n=cfg.mnist1d_n if name == "mnist1d" else None, seed=0, standardise="feature")
+    res_cfg = TrainConfig(optimizer="adam", learning_rate=3e-3, schedule="cosine", max_steps=cfg.steps_res,
+                          tol=1e-4, patience=200, eval_every=50)
+    return data, Architecture(**ERF), res_cfg
 
 
 def run_four_regimes(out: Path, cfg: FourRegimesConfig, jobs: Jobs) -> RecipeResult:

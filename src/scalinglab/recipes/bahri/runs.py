@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from scalinglab.errors import DataError
-from scalinglab.models.mlp import Architecture, Params, TrainConfig, mse, predict, train
+from scalinglab.models.mlp import Architecture, Params, TrainConfig, classification_error, mse, predict, train
 from scalinglab.tasks.real import RealDataset
 
 
@@ -138,23 +138,36 @@ def data_minus_population(data: RealDataset, data_sizes: list[int], seeds: int, 
 
 def resolution_sweep(data: RealDataset, data_sizes: list[int], widths: list[int], seeds: int, arch: Architecture,
                      config: TrainConfig, n_test: int, seed: int = 0,
-                     dtype: torch.dtype = torch.float32) -> dict[str, np.ndarray]:
+                     dtype: torch.dtype = torch.float32, metrics: bool = False) -> dict[str, np.ndarray]:
     """Test loss on a (D, width) grid, nested training sets per seed drawn without replacement, a disjoint test
     set of ``n_test`` rows; the ``seeds`` networks of one (D, width) are trained in one batched run (one run per
-    D, so that no rows are padded). Returns ``loss`` (seeds, len(data_sizes), len(widths)) and the mean steps."""
+    D, so that no rows are padded). Returns ``loss`` (seeds, len(data_sizes), len(widths)) and the mean steps.
+
+    With ``metrics`` (the same networks, trained identically: evaluating changes no update) also ``error``, the
+    final test classification error, and the early-stopped ``loss_early`` and ``error_early``, the lowest test
+    loss and the lowest test error among the evaluations of the stopping rule (every ``config.eval_every``
+    steps and the last), each (seeds, len(data_sizes), len(widths))."""
     Y, test, orders = nested_split(data, n_test, seeds, max(data_sizes), np.random.default_rng(seed))
     xt, yt = _t(data.X[test], dtype), _t(Y[test], dtype)
     loss = np.zeros((seeds, len(data_sizes), len(widths)))
     steps = np.zeros((len(data_sizes), len(widths)))
+    extra = {k: np.zeros_like(loss) for k in ("error", "loss_early", "error_early")} if metrics else {}
+    test = {"x_test": xt, "y_test": yt, "test_error": True} if metrics else {}
     for i, d in enumerate(data_sizes):
         x, y = _t(data.X[orders[:, :d]], dtype), _t(Y[orders[:, :d]], dtype)
         for j, w in enumerate(widths):
             p0 = arch.init(x.shape[-1], w, y.shape[-1], torch.Generator().manual_seed(seed * 7919 + w), n=seeds,
                            dtype=dtype)
-            trained, log = train(arch, p0, x, y, config, generator=torch.Generator().manual_seed(seed + w))
-            loss[:, i, j] = mse(predict(arch, trained, xt), yt).numpy()
+            trained, log = train(arch, p0, x, y, config, generator=torch.Generator().manual_seed(seed + w), **test)
+            pred = predict(arch, trained, xt)
+            loss[:, i, j] = mse(pred, yt).numpy()
             steps[i, j] = log.steps.mean()
-    return {"data_sizes": np.array(data_sizes), "widths": np.array(widths), "loss": loss, "mean_steps": steps}
+            if metrics:
+                extra["error"][:, i, j] = classification_error(pred, yt).numpy()
+                extra["loss_early"][:, i, j] = log.best_test_loss
+                extra["error_early"][:, i, j] = log.best_test_error
+    return {"data_sizes": np.array(data_sizes), "widths": np.array(widths), "loss": loss, "mean_steps": steps,
+            **extra}
 
 
 def teacher_student(task, data_sizes: list[int], seeds: int, arch: Architecture, width: int, config: TrainConfig,
