@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scalinglab.fit.estimate import _Problem, fit_law
+from scalinglab.fit.estimate import fit_law
 from scalinglab.fit.laws import LAWS
-from scalinglab.fit.solve import evaluate, refine_many
+from scalinglab.fit.solve import Problem, evaluate, refine_many
 
 # One interior parameter set per law (natural scale), chosen away from bounds and kinks.
 POINTS = {
@@ -128,8 +128,8 @@ def test_batched_refits_reach_the_one_by_one_optimum(name, loss):
     have several local optima near a sharp break, and there the two methods may end in different ones."""
     rng = np.random.default_rng(3)
     law, X, y = _synthetic(name, rng)
-    prob = _Problem(law, X, y, loss, 1e-3, 10.0)
-    fd = _Problem(dataclasses.replace(law, grad=None), X, y, loss, 1e-3, 10.0)
+    prob = Problem(law, X, y, loss, 1e-3, 10.0)
+    fd = Problem(dataclasses.replace(law, grad=None), X, y, loss, 1e-3, 10.0)
     u0 = prob.refine(prob.starts(1, rng)[0])[0]
     fitted = law(X, dict(zip(law.names, np.where(prob.logscale, np.exp(u0), u0), strict=True)))
     rows = [(None, rng.integers(0, len(y), len(y))) for _ in range(6)]

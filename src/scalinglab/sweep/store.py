@@ -19,10 +19,7 @@ A store locked by another process is waited for ``BUSY_TIMEOUT`` seconds, then r
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
-import math
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -32,116 +29,25 @@ from typing import Any
 
 from scalinglab.contracts import Measurement
 from scalinglab.errors import DataError
-
-SCHEMA_VERSION = 3
-BUSY_TIMEOUT = 5  # seconds to wait for another process's lock on the store before giving up
-
-# Version 1: the first layout (stores written before versioning have user_version 0 and this layout).
-SCHEMA_V1 = (
-    """CREATE TABLE IF NOT EXISTS experiments (
-        name TEXT PRIMARY KEY,
-        fingerprint TEXT NOT NULL,
-        spec TEXT NOT NULL,
-        created REAL NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS points (
-        key TEXT PRIMARY KEY,
-        experiment TEXT NOT NULL,
-        fingerprint TEXT NOT NULL,
-        data_size INTEGER NOT NULL,
-        model_size INTEGER NOT NULL,
-        seed INTEGER NOT NULL,
-        train_loss REAL NOT NULL,
-        test_loss REAL NOT NULL,
-        wall_seconds REAL NOT NULL,
-        extra TEXT NOT NULL,
-        created REAL NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS points_by_experiment ON points (experiment, fingerprint)",
+from scalinglab.sweep.integrity import StoreCheck
+from scalinglab.sweep.schema import (  # noqa: F401  (the layout and helpers are re-exported for old imports)
+    BUSY_TIMEOUT,
+    CHUNK,
+    COLUMNS,
+    INTEGER_COLUMNS,
+    MIGRATIONS,
+    NUMBER_TYPES,
+    REQUIRED,
+    SCHEMA_V1,
+    SCHEMA_VERSION,
+    bad_column_sql,
+    check_finite,
+    database_errors,
+    describe_error,
+    extra_json,
+    point_key,
+    short,
 )
-
-# MIGRATIONS[v] takes a store from version v to v + 1.
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        """CREATE TABLE IF NOT EXISTS failures (
-            fingerprint TEXT NOT NULL,
-            seed INTEGER NOT NULL,
-            experiment TEXT NOT NULL,
-            attempts INTEGER NOT NULL,
-            error TEXT NOT NULL,
-            traceback TEXT NOT NULL,
-            created REAL NOT NULL,
-            PRIMARY KEY (fingerprint, seed))""",
-        "CREATE INDEX IF NOT EXISTS points_by_fingerprint ON points (fingerprint, seed)",
-    ),
-    2: (  # the jobs of recipes (``sweep.jobs``): one row per job, its result as tagged JSON
-        """CREATE TABLE IF NOT EXISTS results (
-            key TEXT PRIMARY KEY,
-            recipe TEXT NOT NULL,
-            fingerprint TEXT NOT NULL,
-            job TEXT NOT NULL,
-            payload TEXT NOT NULL,
-            wall_seconds REAL NOT NULL,
-            created REAL NOT NULL)""",
-    ),
-}
-
-COLUMNS = ("data_size", "model_size", "seed", "train_loss", "test_loss", "wall_seconds")
-REQUIRED = {
-    "experiments": {"name", "fingerprint", "spec", "created"},
-    "points": {"key", "experiment", "fingerprint", *COLUMNS, "extra", "created"},
-}
-
-
-_INTEGER_COLUMNS = ("data_size", "model_size", "seed")
-_CHUNK = 65536  # rows fetched at a time
-
-
-def _bad_column(valid: bool | None) -> str:
-    """SQL for the first damaged column of a point row, or NULL: sizes and seeds integers, losses and time finite
-    numbers (NaN is stored as NULL), extra a JSON object. CASE evaluates in order; with ``valid`` json_type only
-    sees text that json_valid passed (without, malformed JSON makes the query fail, one JSON parse less); with
-    ``None`` the JSON of extra is not parsed (only that it starts as an object)."""
-    whens = [f"WHEN typeof({c}) != 'integer' THEN '{c}'" for c in _INTEGER_COLUMNS]
-    whens += [f"WHEN typeof({c}) NOT IN ('real', 'integer') OR abs({c}) > 1.7976931348623157e308 THEN '{c}'"
-              for c in COLUMNS if c not in _INTEGER_COLUMNS]
-    whens += ["WHEN typeof(extra) != 'text' OR substr(ltrim(extra), 1, 1) != '{' THEN 'extra'"]  # not an object
-    if valid is None:
-        return "CASE " + " ".join(whens) + " END"
-    if valid:
-        whens += ["WHEN NOT json_valid(extra) THEN 'extra'"]
-    whens += ["WHEN json_type(extra) != 'object' THEN 'extra'"]
-    return "CASE " + " ".join(whens) + " END"
-
-
-_NUMBER = "('integer', 'real', 'null')"  # the JSON types an extra metric may have (null: not recorded)
-
-
-def _extra_json(extra: dict[str, float]) -> str:
-    """``extra`` as standard JSON, a non-finite metric as null (read back as not recorded): SQLite's JSON
-    functions, which check and read the stored rows, refuse the NaN and Infinity tokens."""
-    return json.dumps({k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in extra.items()})
-
-
-def _short(value: Any, limit: int = 40) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def point_key(fingerprint: str, data_size: int, model_size: int, seed: int) -> str:
-    """The store key of one grid point: a hash of the spec fingerprint and (D, size, seed)."""
-    return hashlib.sha256(f"{fingerprint}:{data_size}:{model_size}:{seed}".encode()).hexdigest()[:32]
-
-
-def check_finite(measurements: Iterable[Measurement]) -> list[Measurement]:
-    """The measurements as a list; DataError naming the column and point if a loss or time is not finite."""
-    ms = list(measurements)
-    for m in ms:
-        for col in ("train_loss", "test_loss", "wall_seconds"):
-            value = getattr(m, col)
-            if not math.isfinite(value):
-                raise DataError(
-                    f"{col} is {value} at D={m.data_size}, size={m.model_size}, seed={m.seed}: nothing stored"
-                )
-    return ms
 
 
 def _seeds(spec_json: str) -> int:
@@ -149,34 +55,7 @@ def _seeds(spec_json: str) -> int:
     return seeds if isinstance(seeds, int) else 0
 
 
-def _database_errors(method):
-    """Turn an SQLite error (disk full, read-only file, corruption, lock) into a one-line DataError."""
-
-    @functools.wraps(method)
-    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except sqlite3.Error as err:
-            raise DataError(f"{self.path}: {_describe(err)}") from None
-
-    return wrapper
-
-
-def _describe(err: sqlite3.Error) -> str:
-    text = " ".join(str(err).split()) or type(err).__name__
-    code = getattr(err, "sqlite_errorname", "")
-    if code.startswith("SQLITE_FULL"):
-        return f"cannot write, disk or store size limit full ({text}); nothing of the failed write was stored"
-    if code.startswith("SQLITE_READONLY"):
-        return f"cannot write, the store is read-only ({text})"
-    if code.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
-        return f"not a scalinglab store or corrupt ({text})"
-    if code.startswith("SQLITE_BUSY") or "database is locked" in text:
-        return f"locked by another process (waited {BUSY_TIMEOUT} s)"
-    return text
-
-
-class Store:
+class Store(StoreCheck):
     """Measurements of any number of experiments in one SQLite file (created on first use if ``create``).
 
     ``readonly``: open the file read-only, never set its journal mode or migrate it, refuse every write (and
@@ -205,7 +84,7 @@ class Store:
             self.version = self._open(create)
         except sqlite3.Error as err:
             self.close()
-            raise DataError(f"{self.path}: {_describe(err)}") from None
+            raise DataError(f"{self.path}: {describe_error(err)}") from None
         except DataError:
             self.close()
             raise
@@ -284,7 +163,7 @@ class Store:
                 conn.execute("ROLLBACK")
             raise
 
-    @_database_errors
+    @database_errors
     def register(self, name: str, fingerprint: str, spec_json: str) -> None:
         """Record an experiment; a name already used for a different spec is an error."""
         with self.transaction() as c:
@@ -301,21 +180,21 @@ class Store:
                 # the same spec with more seeds: keep the larger seed count, so the stored spec covers its points
                 c.execute("UPDATE experiments SET spec = ? WHERE name = ?", (spec_json, name))
 
-    @_database_errors
+    @database_errors
     def experiments(self) -> list[str]:
-        self._check_experiments()
+        self.check_experiments()
         return [r[0] for r in self._conn.execute("SELECT name FROM experiments ORDER BY created, name")]
 
-    @_database_errors
+    @database_errors
     def spec_of(self, name: str) -> dict[str, Any]:
-        return json.loads(self._experiment(name)[1])  # an object: _check_experiments
+        return json.loads(self._experiment(name)[1])  # an object: check_experiments
 
     def fingerprint_of(self, name: str) -> str:
         return self._experiment(name)[0]
 
-    @_database_errors
+    @database_errors
     def _experiment(self, name: str) -> tuple[str, str]:
-        self._check_experiments()
+        self.check_experiments()
         row = self._conn.execute("SELECT fingerprint, spec FROM experiments WHERE name = ?", (name,)).fetchone()
         if row is None:
             known = ", ".join(self.experiments()) or "none"
@@ -324,7 +203,7 @@ class Store:
 
     # --- the one check of stored row contents: every read of rows goes through these -------------------------
 
-    def _check_experiments(self) -> None:
+    def check_experiments(self) -> None:
         """DataError naming the row and column of the first experiment whose name, fingerprint or spec is damaged
         (not text, or a spec that is not a JSON object)."""
         bad = self._conn.execute(
@@ -335,7 +214,7 @@ class Store:
         if bad is not None:
             rowid, name, column = bad
             what = "not a JSON object" if column == "spec" else "not text"
-            raise DataError(f"{self.path}: table experiments, row {rowid} (name {_short(name)}): column {column} is "
+            raise DataError(f"{self.path}: table experiments, row {rowid} (name {short(name)}): column {column} is "
                             f"damaged ({what}); nothing read")
 
     def point_problem(self, fingerprint: str | None = None) -> str | None:
@@ -360,31 +239,31 @@ class Store:
         pwhere = "p.fingerprint = ?" if fingerprint is not None else "1"
         conn = self._conn
         try:  # json_type raises on malformed JSON: then the slower query with json_valid finds the row
-            bad = conn.execute(f"SELECT rowid, {_bad_column(False)} AS bad FROM points WHERE {where} AND "
+            bad = conn.execute(f"SELECT rowid, {bad_column_sql(False)} AS bad FROM points WHERE {where} AND "
                                "bad IS NOT NULL LIMIT 1", args).fetchone()
         except sqlite3.OperationalError:
-            bad = conn.execute(f"SELECT rowid, {_bad_column(True)} AS bad FROM points WHERE {where} AND "
+            bad = conn.execute(f"SELECT rowid, {bad_column_sql(True)} AS bad FROM points WHERE {where} AND "
                                "bad IS NOT NULL LIMIT 1", args).fetchone()
         keys: list[str] = []
         if bad is None:
-            found = conn.execute(f"SELECT j.key, max(j.type NOT IN {_NUMBER}) FROM points p, "
+            found = conn.execute(f"SELECT j.key, max(j.type NOT IN {NUMBER_TYPES}) FROM points p, "
                                  f"json_each(p.extra) j WHERE {pwhere} GROUP BY j.key "
                                  "ORDER BY min(p.rowid * 4294967296 + j.id)", args).fetchall() if ordered else \
-                conn.execute(f"SELECT DISTINCT j.key, j.type NOT IN {_NUMBER} FROM points p, "
+                conn.execute(f"SELECT DISTINCT j.key, j.type NOT IN {NUMBER_TYPES} FROM points p, "
                              f"json_each(p.extra) j WHERE {pwhere}", args).fetchall()
             keys = list(dict.fromkeys(k for k, _ in found))
             if any(flag for _, flag in found):
                 bad = conn.execute(f"SELECT p.rowid, 'extra' FROM points p, json_each(p.extra) j WHERE {pwhere} "
-                                   f"AND j.type NOT IN {_NUMBER} LIMIT 1", args).fetchone()
+                                   f"AND j.type NOT IN {NUMBER_TYPES} LIMIT 1", args).fetchone()
         if bad is None:
             return None, keys
         rowid, column = bad
         value, d, p, seed = conn.execute(f"SELECT quote({column}), quote(data_size), quote(model_size), quote(seed) "
                                          "FROM points WHERE rowid = ?", (rowid,)).fetchone()
         what = "not a JSON object of numbers" if column == "extra" else (
-            "not an integer" if column in _INTEGER_COLUMNS else "not a finite number")
-        return (f"table points, row {rowid} (D={_short(d)}, size={_short(p)}, seed={_short(seed)}): column {column} "
-                f"is {_short(value)}, {what}"), keys
+            "not an integer" if column in INTEGER_COLUMNS else "not a finite number")
+        return (f"table points, row {rowid} (D={short(d)}, size={short(p)}, seed={short(seed)}): column {column} "
+                f"is {short(value)}, {what}"), keys
 
     def _points(self, fingerprint: str, keys: list[str], order: bool = False) -> Iterator[list[tuple]]:
         """Chunks of rows (D, size, seed, train loss, test loss, wall seconds, then each extra metric of ``keys`` or
@@ -395,14 +274,14 @@ class Store:
         extras = "".join(f", json_extract(extra, '$.\"{k}\"')" for k in keys)
         cur = self._conn.execute(f"SELECT {', '.join(COLUMNS)}{extras} FROM points WHERE fingerprint = ?"
                                  + (" ORDER BY seed, data_size, model_size" if order else ""), (fingerprint,))
-        while chunk := cur.fetchmany(_CHUNK):
+        while chunk := cur.fetchmany(CHUNK):
             yield chunk
 
-    @_database_errors
+    @database_errors
     def existing_keys(self, fingerprint: str) -> set[str]:
         return {r[0] for r in self._conn.execute("SELECT key FROM points WHERE fingerprint = ?", (fingerprint,))}
 
-    @_database_errors
+    @database_errors
     def add(self, experiment: str, fingerprint: str, measurements: Iterable[Measurement]) -> int:
         """Insert measurements in one transaction, skipping keys already stored. Returns how many were new.
 
@@ -411,7 +290,7 @@ class Store:
         ms = check_finite(measurements)
         now = time.time()
         rows = [(point_key(fingerprint, m.data_size, m.model_size, m.seed), experiment, fingerprint, m.data_size,
-                 m.model_size, m.seed, m.train_loss, m.test_loss, m.wall_seconds, _extra_json(m.extra), now)
+                 m.model_size, m.seed, m.train_loss, m.test_loss, m.wall_seconds, extra_json(m.extra), now)
                 for m in ms]
         with self.transaction() as c:
             before = c.total_changes
@@ -422,7 +301,7 @@ class Store:
                               [(fingerprint, s) for s in sorted({m.seed for m in ms})])
             return added
 
-    @_database_errors
+    @database_errors
     def measurements(self, experiment: str) -> list[Measurement]:
         """Every stored measurement of an experiment (found by its fingerprint), ordered by (seed, D, size)."""
         fingerprint = self.fingerprint_of(experiment)
@@ -430,7 +309,7 @@ class Store:
         return [Measurement(*row[:6], {k: v for k, v in zip(keys, row[6:], strict=True) if v is not None})
                 for chunk in self._points(fingerprint, keys, order=True) for row in chunk]
 
-    @_database_errors
+    @database_errors
     def columns(self, experiment: str) -> dict[str, Any]:
         """Every stored point of an experiment as arrays, without a Measurement per point (``fit.regimes.Grid.of``
         takes it): ``data_size``, ``model_size``, ``seed`` (int64), ``train_loss``, ``test_loss``, ``wall_seconds``
@@ -439,7 +318,7 @@ class Store:
 
         fingerprint = self.fingerprint_of(experiment)
         try:  # the quick checks: columns by SQL, extra keys (a list has integer keys), values when converted
-            core = self._conn.execute(f"SELECT rowid FROM points WHERE fingerprint = ? AND {_bad_column(None)} "
+            core = self._conn.execute(f"SELECT rowid FROM points WHERE fingerprint = ? AND {bad_column_sql(None)} "
                                       "IS NOT NULL LIMIT 1", (fingerprint,)).fetchone()
             found = self._conn.execute("SELECT DISTINCT j.key, j.type FROM points p, json_each(p.extra) j "
                                        "WHERE p.fingerprint = ?", (fingerprint,)).fetchall()
@@ -451,12 +330,12 @@ class Store:
             self._check_points(fingerprint)
             raise DataError(f"{self.path}: experiment {experiment!r}: a point that cannot be read") from None
         table = np.concatenate(parts) if parts else np.empty((0, len(COLUMNS) + len(keys)))
-        out: dict[str, Any] = {c: table[:, i].astype(np.int64) if c in _INTEGER_COLUMNS else table[:, i].copy()
+        out: dict[str, Any] = {c: table[:, i].astype(np.int64) if c in INTEGER_COLUMNS else table[:, i].copy()
                                for i, c in enumerate(COLUMNS)}
         out["extra"] = {k: table[:, len(COLUMNS) + i].copy() for i, k in enumerate(keys)}
         return out
 
-    @_database_errors
+    @database_errors
     def iter_rows(self, experiment: str | None = None) -> tuple[list[str], Iterator[list[tuple]]]:
         """(header, chunks of rows) for export, one row per measurement with the extra metrics as columns (None
         where a point did not record one), read a chunk at a time; every experiment is checked before the first
@@ -499,7 +378,7 @@ class Store:
         pd = require("pandas", "Store.to_pandas")
         return pd.DataFrame(self.rows(experiment))
 
-    @_database_errors
+    @database_errors
     def count(self, experiment: str | None = None) -> int:
         """Stored points of an experiment (by its fingerprint), or distinct points in the whole store."""
         if experiment is None:
@@ -507,7 +386,7 @@ class Store:
         fingerprint = self.fingerprint_of(experiment)
         return self._conn.execute("SELECT COUNT(*) FROM points WHERE fingerprint = ?", (fingerprint,)).fetchone()[0]
 
-    @_database_errors
+    @database_errors
     def record_failure(self, experiment: str, fingerprint: str, seed: int, attempts: int, error: str,
                        trace: str = "") -> None:
         """Record that a seed failed ``attempts`` times with ``error`` (one line); a later success clears it."""
@@ -515,7 +394,7 @@ class Store:
             c.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?, ?)",
                       (fingerprint, seed, experiment, attempts, error, trace, time.time()))
 
-    @_database_errors
+    @database_errors
     def failures(self, experiment: str | None = None) -> list[dict[str, Any]]:
         """Failed seeds (of one experiment, found by its fingerprint, or all), ordered by experiment and seed."""
         sql = "SELECT experiment, fingerprint, seed, attempts, error, traceback, created FROM failures"
@@ -530,14 +409,14 @@ class Store:
         return [dict(zip(cols, row, strict=True)) for row in self._conn.execute(sql + " ORDER BY experiment, seed",
                                                                                  args)]
 
-    @_database_errors
+    @database_errors
     def result_keys(self, fingerprint: str) -> set[str]:
         """Keys of the stored job results of one configuration (``sweep.jobs``)."""
         if self.version < 3:  # an older store opened read-only: no results table, none stored
             return set()
         return {r[0] for r in self._conn.execute("SELECT key FROM results WHERE fingerprint = ?", (fingerprint,))}
 
-    @_database_errors
+    @database_errors
     def add_result(self, key: str, recipe: str, fingerprint: str, job: str, payload: str,
                    wall_seconds: float) -> bool:
         """Store one job's result in one transaction (a key already stored is kept). Returns whether it was new."""
@@ -547,7 +426,7 @@ class Store:
                       (key, recipe, fingerprint, job, payload, wall_seconds, time.time()))
             return c.total_changes > before
 
-    @_database_errors
+    @database_errors
     def results(self, keys: Iterable[str]) -> dict[str, tuple[str, float]]:
         """(payload, wall seconds) of each stored job result among ``keys``."""
         keys = list(keys)
@@ -560,84 +439,3 @@ class Store:
                 f"SELECT key, payload, wall_seconds FROM results WHERE key IN ({','.join('?' * len(chunk))})",
                 chunk))
         return out
-
-    @_database_errors
-    def check(self) -> dict[str, Any]:
-        """Verify the store and summarise it: SQLite integrity, schema, keys, and per experiment the points stored
-        and missing, failed seeds and compute time (sum of per-point wall seconds)."""
-        conn = self._conn
-        integrity = [line for r in conn.execute("PRAGMA integrity_check(20)") for line in r[0].splitlines()
-                     if line.strip() and not line.startswith("***")]
-        bad_keys = 0
-        for (fp,) in conn.execute("SELECT DISTINCT fingerprint FROM points").fetchall():
-            bad_keys += sum(key != point_key(fp, d, p, s) for key, d, p, s in conn.execute(
-                "SELECT key, data_size, model_size, seed FROM points WHERE fingerprint = ?", (fp,)))
-        damaged = self.point_problem()
-        orphans = conn.execute("SELECT COUNT(*) FROM points WHERE fingerprint NOT IN "
-                               "(SELECT fingerprint FROM experiments)").fetchone()[0]
-        experiments, problems = [], []
-        try:
-            self._check_experiments()
-        except DataError as err:
-            problems.append(str(err).replace("; nothing read", ""))
-        rows = conn.execute("SELECT name, fingerprint, spec FROM experiments WHERE typeof(name) = 'text' AND "
-                            "typeof(fingerprint) = 'text' AND typeof(spec) = 'text' ORDER BY created, name").fetchall()
-        for name, fp, spec_json in rows:
-            n, seeds, wall = conn.execute("SELECT COUNT(*), COUNT(DISTINCT seed), COALESCE(SUM(wall_seconds), 0) "
-                                          "FROM points WHERE fingerprint = ?", (fp,)).fetchone()
-            failed = 0 if self.version < 2 else conn.execute(
-                "SELECT COUNT(*) FROM failures WHERE fingerprint = ?", (fp,)).fetchone()[0]
-            grid = _expected_grid(spec_json)
-            expected = None if grid is None else len(grid[0]) * len(grid[1]) * grid[2]
-            if grid is None:
-                missing = None
-            elif bad_keys:  # keys that do not match their point: compare the keys themselves
-                missing = len(_expected_keys(spec_json, fp) - self.existing_keys(fp))
-            else:  # every key is its point's: count the stored points of the grid in SQL
-                ds, ps, n_seeds = grid
-                missing = expected - conn.execute(
-                    "SELECT COUNT(*) FROM points WHERE fingerprint = ? AND seed >= 0 AND seed < ? AND data_size IN "
-                    "(SELECT value FROM json_each(?)) AND model_size IN (SELECT value FROM json_each(?))",
-                    (fp, n_seeds, json.dumps(ds), json.dumps(ps))).fetchone()[0]
-            experiments.append({"name": name, "fingerprint": fp, "points": n, "seeds": seeds,
-                                "expected": expected, "missing": missing,
-                                "failed_seeds": failed, "wall_seconds": wall,
-                                "seconds_per_point": wall / n if n else None})
-        problems += [] if integrity == ["ok"] else [f"integrity: {msg}" for msg in integrity[:5]]
-        if len(integrity) > 5:
-            problems.append(f"integrity: {len(integrity) - 5} more problem(s) (at most 20 are looked for)")
-        if bad_keys:
-            problems.append(f"{bad_keys} point(s) whose key does not match (fingerprint, D, size, seed)")
-        if damaged:
-            n_damaged = conn.execute(
-                f"SELECT COUNT(*) FROM points WHERE {_bad_column(True)} IS NOT NULL OR (json_valid(extra) AND "
-                f"EXISTS (SELECT 1 FROM json_each(points.extra) j WHERE j.type NOT IN {_NUMBER}))"
-            ).fetchone()[0]
-            problems.append(f"{n_damaged} point(s) with a damaged value (non-finite or non-numeric, or an extra that "
-                            f"is not a JSON object of numbers), the first: {damaged}")
-        return {"path": str(self.path), "schema_version": self.version, "migrated_from": self.migrated_from,
-                "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
-                "integrity": integrity, "points": self.count(), "orphan_points": orphans,
-                "experiments": experiments, "failures": self.failures(), "problems": problems,
-                "ok": not problems}
-
-
-def _expected_grid(spec_json: str) -> tuple[list[int], list[int], int] | None:
-    """(data sizes, model sizes, seeds) a stored spec asks for, or None if the stored spec is not a valid spec."""
-    from scalinglab.errors import SpecError
-    from scalinglab.sweep.spec import parse_spec
-
-    try:
-        spec = parse_spec(json.loads(spec_json))
-    except (SpecError, ValueError, TypeError):
-        return None
-    return list(spec.grid.data.values()), list(spec.grid.size.values()), spec.seeds
-
-
-def _expected_keys(spec_json: str, fingerprint: str) -> set[str] | None:
-    """The point keys a stored spec asks for, or None if the stored spec is not a valid spec."""
-    grid = _expected_grid(spec_json)
-    if grid is None:
-        return None
-    ds, ps, seeds = grid
-    return {point_key(fingerprint, d, p, s) for d in ds for p in ps for s in range(seeds)}
