@@ -63,9 +63,10 @@ def test_define_where_and_drop_highest_select_the_rows(tmp_path):
     assert data["params"]["alpha"] == pytest.approx(0.5, abs=1e-3)
 
 
-@pytest.mark.parametrize("args, expected", [([], "rows"), (["--loss", "ls"], "residuals"),
+@pytest.mark.parametrize("args, expected", [([], "residuals"), (["--loss", "ls"], "residuals"),
+                                            (["--loss", "asymmetric"], "rows"),
                                             (["--loss", "ls", "--resample", "rows"], "rows")])
-def test_the_bootstrap_resamples_residuals_under_least_squares_and_rows_under_huber(tmp_path, args, expected):
+def test_the_bootstrap_resamples_residuals_but_rows_under_the_asymmetric_loss(tmp_path, args, expected):
     out = tmp_path / "fit.json"
     result = _fit(tmp_path, GOOD, "--form", "power_law", "--bootstrap", "30", "--json", str(out), *args)
     assert result.exit_code == 0, result.output

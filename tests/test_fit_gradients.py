@@ -99,7 +99,8 @@ def test_chinchilla_estimates_and_intervals_unchanged():
     no higher than the old on every draw, and the old stopped early on some, so the ends move within that noise."""
     ref = json.loads((DATA / "fit_reference_chinchilla.json").read_text())
     X, y = _chinchilla_data()
-    fit = fit_law(LAWS["chinchilla"], X, y, n_boot=1000, rng=np.random.default_rng(0))
+    # the reference was drawn with the row bootstrap (then the Huber loss's default): the optimiser is what is tested
+    fit = fit_law(LAWS["chinchilla"], X, y, n_boot=1000, resample="rows", rng=np.random.default_rng(0))
     assert len(fit.draws) == ref["n_draws"] == 1000
     assert fit.objective <= ref["objective"] * (1 + 1e-12)
     for name, value in ref["params"].items():

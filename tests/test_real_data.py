@@ -258,6 +258,10 @@ def test_fashion_mnist_reads_its_idx_files_from_the_debian_folder_or_a_path(tmp_
     assert d.X.shape == (25, 16) and d.image_shape == (4, 4)
     monkeypatch.setattr(real, "FASHION_MNIST_DIR", tmp_path)
     np.testing.assert_array_equal(load_dataset("fashion-mnist", standardise="dataset").X, d.X)
+    from scalinglab.sweep.spec import RealSpec
+
+    task = RealSpec(kind="real", dataset="fashion-mnist", path=str(tmp_path), standardise="dataset").build()
+    np.testing.assert_array_equal(task.data.X, d.X)  # a spec names it too
     monkeypatch.setattr(real, "FASHION_MNIST_DIR", tmp_path / "absent")
     with pytest.raises(DataError, match="dataset-fashion-mnist"):
         load_dataset("fashion-mnist")

@@ -39,7 +39,8 @@ def fit(data: Any, y: str, x: str | Sequence[str], form: str | Law = "auto", *, 
     loss : "huber-log" (Huber on log residuals, threshold ``delta``), "ls" or "asymmetric".
     delta : the Huber threshold on log residuals.
     bootstrap : bootstrap refits for the intervals (0: none).
-    resample : what the bootstrap resamples: "residuals", "rows" or "auto" (residuals under ls, rows otherwise).
+    resample : what the bootstrap resamples: "residuals", "rows" or "auto" (residuals, but rows under the
+        asymmetric loss).
     holdout : hold out the ``holdout`` largest sizes (largest N D for two columns) and report their error.
     drop_highest : drop the ``drop_highest`` highest losses first (diverged runs).
     group : a column whose groups (seeds) the bootstrap resamples whole.

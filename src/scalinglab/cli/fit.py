@@ -46,7 +46,7 @@ class FitOptions:
     delta = typer.Option(1e-3, "--delta", help="Huber threshold on log residuals.")
     bootstrap = typer.Option(1000, "--bootstrap", help="Bootstrap refits.")
     resample = typer.Option("auto", "--resample", help="What the bootstrap resamples: residuals (fixed design), "
-                            "rows, or auto (residuals under --loss ls, rows otherwise); --group resamples whole "
+                            "rows, or auto (residuals, rows under --loss asymmetric); --group resamples whole "
                             "groups.")
     holdout_largest = typer.Option(0, "--holdout-largest", help="Hold out the K largest sizes.")
     define = typer.Option(None, "--define", help='Derived column, e.g. "D=C/(6*N)".')

@@ -12,7 +12,8 @@ from scalinglab.errors import SpecError
 if TYPE_CHECKING:
     from scalinglab.sweep.spec import Spec
 
-INPUT_DIMS = {"digits": 64, "mnist1d": 40, "idx": 784, "cifar10": 3072}  # features of the bundled formats
+# features of the bundled formats
+INPUT_DIMS = {"digits": 64, "mnist1d": 40, "idx": 784, "fashion-mnist": 784, "cifar10": 3072}
 
 
 def input_dim(task: Any) -> float:

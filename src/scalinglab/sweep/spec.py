@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from scalinglab.errors import SpecError
 from scalinglab.sweep.resources import INPUT_DIMS, check_resources, memory_estimate  # noqa: F401  (re-exported)
-from scalinglab.tasks.real import DEFAULT_STANDARDISE, STANDARDISE
+from scalinglab.tasks.real import DATASETS, DEFAULT_STANDARDISE, STANDARDISE
 
 
 class _Strict(BaseModel):
@@ -139,10 +139,11 @@ REAL_SIZES = {"digits": 1797, "mnist1d": 5000}  # examples of the bundled data s
 
 class RealSpec(_Strict):
     """A real data set (``tasks.real.load_dataset``): inputs and centred one-hot targets, train and test rows
-    drawn without replacement. ``path`` is needed for "idx", "cifar10" and "file"."""
+    drawn without replacement. ``path`` is needed for "idx", "cifar10" and "file" ("fashion-mnist" reads the
+    Debian package's folder unless given one)."""
 
     kind: Literal["real"]
-    dataset: Literal["digits", "mnist1d", "idx", "cifar10", "file"] = "digits"
+    dataset: Literal[DATASETS] = "digits"
     path: str | None = None
     n: int | None = Field(default=None, gt=0)
     standardise: Literal[STANDARDISE] = DEFAULT_STANDARDISE
