@@ -32,7 +32,7 @@ __all__ = ["ALIASES", "REGISTRY", "Check", "Recipe", "RecipeResult", "all_recipe
            "register", "reproduce", "write_index", "write_outputs"]
 
 RECIPE_MODULES = ["scalinglab.recipes.brill", "scalinglab.recipes.bahri.fig2", "scalinglab.recipes.bahri.duality",
-                  "scalinglab.recipes.bahri.networks", "scalinglab.recipes.quanta"]
+                  "scalinglab.recipes.bahri.networks", "scalinglab.recipes.quanta", "scalinglab.recipes.scalebench"]
 Progress = Callable[[int, int, str], None]
 
 
