@@ -104,3 +104,20 @@ def test_library_refuses_bad_options(kw, param):
 def test_cli_bad_input_is_one_line_and_status_2(args, needle):
     one_error_line(invoke("benchmark-plan", *args), needle)
 
+
+
+def test_recipe_checks_the_best_strategy_against_the_paper(tmp_path, monkeypatch):
+    """plan-scalebench on one small task at its paper budget: the check holds the best median R^2, the paper's
+    figure, tolerance 0, and passes exactly when measured >= paper."""
+    from scalinglab import recipes
+    from scalinglab.recipes import scalebench
+
+    monkeypatch.setattr(scalebench, "QUICK", scalebench.ScaleBenchConfig(("parallel_scaling_law",), (), 1))
+    summary = recipes.reproduce("plan-scalebench", tmp_path, quick=True)
+    assert (tmp_path / "runs.sqlite").is_file() and len(summary["checks"]) == 1
+    row = summary["checks"][0]
+    assert row["predicted"] == PAPER_5_PERCENT["parallel_scaling_law"] and row["tolerance"] == 0
+    assert row["ok"] == (row["measured"] >= row["predicted"])
+    again = scalebench.task_job(scalebench.QUICK, 0)["strategies"]
+    assert row["measured"] == max(cells["0.05"]["r2_median"] for cells in again.values())
+    assert (tmp_path / "plan-scalebench.png").is_file() and (tmp_path / "index.html").is_file()

@@ -105,7 +105,7 @@ class TaskResult:
         if self.paper_r2 is None or self.paper_fraction is None:
             return None
         s, r2 = self.best(self.paper_fraction)
-        return s is not None and r2 >= self.paper_r2
+        return None if s is None else bool(r2 >= self.paper_r2)
 
     def to_dict(self) -> dict[str, Any]:
         return {"law": self.law, "paper_r2_at_5pct": self.paper_r2, "paper_fraction": self.paper_fraction,
