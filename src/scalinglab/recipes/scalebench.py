@@ -27,6 +27,7 @@ class ScaleBenchConfig:
     tasks: tuple[str, ...]
     fractions: tuple[float, ...]  # besides each task's paper budget
     seeds: int
+    strategies: tuple[str, ...] = ()  # all of fit.plan's by default
 
 
 FULL = ScaleBenchConfig(tuple(DATASETS), (0.01, 0.05, 0.1, 0.2), 5)
@@ -39,7 +40,8 @@ def task_job(config: ScaleBenchConfig, index: int) -> dict[str, Any]:
 
     name = config.tasks[index]
     fractions = config.fractions or (PAPER_FRACTION[name],)
-    return benchmark_plan([name], fractions=fractions, seeds=config.seeds).tasks[name].to_dict()
+    return benchmark_plan([name], fractions=fractions, seeds=config.seeds,
+                          strategies=config.strategies or None).tasks[name].to_dict()
 
 
 def plan_scalebench(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
