@@ -106,7 +106,6 @@ def test_cli_bad_input_is_one_line_and_status_2(args, needle):
 
 
 
-@pytest.mark.slow  # about 10 CPU seconds: the law chosen and fitted on the task's own pools
 def test_recipe_checks_the_best_strategy_against_the_paper(tmp_path, monkeypatch):
     """plan-scalebench on one small task at its paper budget (two strategies): the check holds the best median
     R^2 of the table, the paper's figure, tolerance 0, and passes exactly when measured >= paper."""
