@@ -92,11 +92,6 @@ def _print_isoflop(out: dict[str, Any]) -> None:
             console.print(Text.assemble(("warning:", "yellow"), " ", f"{label}: {w}"), soft_wrap=True)
 
 
-# ScaleBench's active-selection results at 5% of the budget (Li et al. 2026), the bar `benchmark-laws` prints.
-PAPER_5_PERCENT = {"lr_bsz_scaling_law": 0.00, "domain_mixture_scaling_law": 0.89, "vocab_scaling_law": 0.98,
-                   "parallel_scaling_law": 0.77, "moe_scaling_law": 0.65, "data_constrained_scaling_law": 0.85,
-                   "sparsity_scaling_law": 0.44, "farseer_scaling_law": 0.88}
-
 
 @app.command("benchmark-laws")
 @guard
@@ -114,7 +109,7 @@ def benchmark_laws(
     """Score every candidate law and scalinglab's own choice on fixed train/test splits (R^2, RMSE, coverage).
 
     On the held-out points: target-region R^2, RMSE of log loss and coverage of the 95% prediction intervals."""
-    from scalinglab.fit.benchmark import benchmark
+    from scalinglab.fit.benchmark import PAPER_5_PERCENT, benchmark
 
     set_quiet(quiet)
     if json_out is not None:

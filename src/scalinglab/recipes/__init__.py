@@ -33,7 +33,7 @@ __all__ = ["ALIASES", "REGISTRY", "Check", "Recipe", "RecipeResult", "all_recipe
 
 RECIPE_MODULES = ["scalinglab.recipes.brill", "scalinglab.recipes.bahri.fig2", "scalinglab.recipes.bahri.duality",
                   "scalinglab.recipes.bahri.networks", "scalinglab.recipes.bahri.supplement",
-                  "scalinglab.recipes.quanta"]
+                  "scalinglab.recipes.quanta", "scalinglab.recipes.scalebench"]
 Progress = Callable[[int, int, str], None]
 
 

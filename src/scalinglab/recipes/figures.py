@@ -69,6 +69,8 @@ PAPER_FIGURES: tuple[PaperFigure, ...] = (
                 "counts and losses only, no d_model"),
     PaperFigure(QUANTA, "quanta model (related)", "multitask sparse parity: exponents against the quanta theory",
                 "quanta-zipf"),
+    PaperFigure("Li et al. 2026", "Table 2 (related)", "runs chosen within a budget: target-region R^2 on ScaleBench",
+                "plan-scalebench"),
 )
 
 
