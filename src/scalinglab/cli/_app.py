@@ -93,6 +93,20 @@ def check_out_file(path: Path, option: str) -> Path:
     return path
 
 
+def check_plot_path(plot: Path) -> None:
+    """--plot: a file in an existing folder, with a suffix naming a format matplotlib writes (a missing suffix
+    would make matplotlib write PLOT.png instead)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    check_out_file(plot, "--plot")
+    formats = sorted(FigureCanvasAgg(Figure()).get_supported_filetypes())
+    suffix = Path(plot).suffix.lower().lstrip(".")
+    if suffix not in formats:
+        what = f"unknown format {Path(plot).suffix!r}" if suffix else "no suffix naming a format"
+        raise SpecError(f"--plot: {plot} has {what} (one of {', '.join(formats)})")
+
+
 def guard(fn):
     """Turn user errors into a one-line message and exit status 2."""
     import functools

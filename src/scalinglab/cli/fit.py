@@ -16,6 +16,7 @@ from scalinglab.cli._app import (
     analyse_stored,
     app,
     check_out_file,
+    check_plot_path,
     console,
     guard,
     open_store_at,
@@ -112,7 +113,7 @@ def fit(
     if plot is not None:
         if store is not None:
             raise SpecError("--plot: only for DATA.csv, not with --store (use report for a stored experiment)")
-        _check_plot_path(plot)
+        check_plot_path(plot)
     if bootstrap < 0:
         raise SpecError(f"--bootstrap: must be non-negative, got {bootstrap}")
     if store is not None:
@@ -146,20 +147,6 @@ def fit(
         out_console.print(Text(f"saved: {save}"), soft_wrap=True)
     if json_out:
         json_out.write_text(json.dumps(analysis.result, indent=2))
-
-
-def _check_plot_path(plot: Path) -> None:
-    """--plot: a file in an existing folder, with a suffix naming a format matplotlib writes (a missing suffix
-    would make matplotlib write PLOT.png instead)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    check_out_file(plot, "--plot")
-    formats = sorted(FigureCanvasAgg(Figure()).get_supported_filetypes())
-    suffix = Path(plot).suffix.lower().lstrip(".")
-    if suffix not in formats:
-        what = f"unknown format {Path(plot).suffix!r}" if suffix else "no suffix naming a format"
-        raise SpecError(f"--plot: {plot} has {what} (one of {', '.join(formats)})")
 
 
 def fit_csv_analysis(data: Any, y: Optional[str], x: Optional[list[str]], **options: Any) -> FitAnalysis:

@@ -115,9 +115,9 @@ def benchmark_laws(
     if json_out is not None:
         check_out_file(json_out, "--json")
     if plot is not None:
-        from scalinglab.cli.fit import _check_plot_path
+        from scalinglab.cli._app import check_plot_path
 
-        _check_plot_path(plot)
+        check_plot_path(plot)
     if folder is not None and not Path(folder).is_dir():
         raise SpecError(f"--folder: {folder} is not a folder")
     result = benchmark(data or None, n_boot=bootstrap, seed=seed, folder=folder)

@@ -125,9 +125,9 @@ def benchmark_plan(
         if path is not None:
             check_out_file(path, option)
     if plot is not None:
-        from scalinglab.cli.fit import _check_plot_path
+        from scalinglab.cli._app import check_plot_path
 
-        _check_plot_path(plot)
+        check_plot_path(plot)
     try:
         fracs = [float(f) for f in fractions.split(",") if f.strip()]
     except ValueError:
