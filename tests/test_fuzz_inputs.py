@@ -224,3 +224,25 @@ def test_bad_csvs_give_one_line_and_status_2(tmp_path_factory, data):
     # --strict: blank and non-finite cells are refused (by default their rows are dropped with a warning)
     line = _check_one_line_error(_invoke(["fit", path, "--y", "loss", "--x", "N", "--bootstrap", "20", "--strict"]))
     assert "data.csv" in line or "--" in line or "fit:" in line, line
+
+
+# ---------------------------------------------------------------------------------------------- the long run
+
+SLOW_FUZZ = settings(FUZZ, max_examples=1000)
+
+
+@pytest.mark.slow
+@SLOW_FUZZ
+@given(data=bad_spec_files(), existing=st.booleans())
+def test_bad_spec_files_slow_size(tmp_path_factory, stored, data, existing):
+    """1,000 more generated specs (other draws than the default run's)."""
+    test_bad_spec_files_give_one_line_and_status_2_store_unchanged.hypothesis.inner_test(
+        tmp_path_factory, stored, data, existing)
+
+
+@pytest.mark.slow
+@SLOW_FUZZ
+@given(data=bad_csvs())
+def test_bad_csvs_slow_size(tmp_path_factory, data):
+    """1,000 more generated CSVs."""
+    test_bad_csvs_give_one_line_and_status_2.hypothesis.inner_test(tmp_path_factory, data)
