@@ -47,9 +47,10 @@ def broken_power_law(x, a, b, c0, *breaks):
     (Caballero et al. 2022, "Broken Neural Scaling Laws", Eq. 1)."""
     x = np.asarray(x, dtype=float)
     y = b * x**-c0
-    for i in range(0, len(breaks), 3):
-        d, c, f = breaks[i : i + 3]
-        y = y * (1.0 + (x / d) ** (1.0 / f)) ** (-c * f)
+    with np.errstate(over="ignore", invalid="ignore"):  # a start far off overflows; the fitter drops non-finite
+        for i in range(0, len(breaks), 3):
+            d, c, f = breaks[i : i + 3]
+            y = y * (1.0 + (x / d) ** (1.0 / f)) ** (-c * f)
     return a + y
 
 
