@@ -245,5 +245,5 @@ def run_random_features(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
     return RecipeResult(checks=checks, figures=figures, notes=notes, tables={"exponents": rows})
 
 
-register(Recipe("bahri-fig2", PAPER, "Fig. 2: random-feature and NNGP models on pooled digits and MNIST-1D, four "
-                "regimes and alpha_D = alpha_P = alpha_K", run_random_features, aliases=("bahri-random-features",)))
+register(Recipe("bahri-fig2", PAPER, "Fig. 2: random-feature and NNGP models on pooled digits, MNIST-1D (and, in full, "
+                "Fashion-MNIST), four regimes and alpha_D = alpha_P = alpha_K", run_random_features, aliases=("bahri-random-features",)))
