@@ -246,4 +246,5 @@ def run_random_features(out: Path, quick: bool, jobs: Jobs) -> RecipeResult:
 
 
 register(Recipe("bahri-fig2", PAPER, "Fig. 2: random-feature and NNGP models on pooled digits, MNIST-1D (and, in full, "
-                "Fashion-MNIST), four regimes and alpha_D = alpha_P = alpha_K", run_random_features, aliases=("bahri-random-features",)))
+                "Fashion-MNIST), four regimes and alpha_D = alpha_P = alpha_K", run_random_features,
+                aliases=("bahri-random-features",)))
