@@ -41,6 +41,18 @@ def tiny_spec() -> Spec:
     return make_spec()
 
 
+@pytest.fixture(scope="session")
+def clean_store(tmp_path_factory):
+    """A store holding the tiny spec's experiment, built once; tests that damage it work on a copy."""
+    from scalinglab.sweep.runner import run_sweep
+    from scalinglab.sweep.store import Store
+
+    path = tmp_path_factory.mktemp("clean") / "clean.sqlite"
+    with Store(path) as s:
+        run_sweep(make_spec(), s, workers=1)
+    return path
+
+
 @pytest.fixture
 def one_blas_thread():
     """One BLAS thread: on a small shared machine an oversubscribed BLAS makes tiny solves 10x slower."""

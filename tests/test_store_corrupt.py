@@ -13,20 +13,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import ANSI, invoke, make_spec, one_error_line
+from conftest import ANSI, invoke, one_error_line
 from scalinglab.errors import DataError
-from scalinglab.sweep.runner import run_sweep
 from scalinglab.sweep.store import Store
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
-
-
-@pytest.fixture(scope="module")
-def clean_store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("corrupt") / "clean.sqlite"
-    with Store(path) as s:
-        run_sweep(make_spec(), s, workers=1)
-    return path
 
 
 def _damaged(clean, tmp_path, sql: str):

@@ -17,9 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ANSI, invoke, make_spec
-from scalinglab.sweep.runner import run_sweep
-from scalinglab.sweep.store import Store
+from conftest import ANSI, invoke
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 FAST, SLOW = 16, 150
@@ -39,14 +37,6 @@ SQL_DAMAGE = [
     "UPDATE points SET experiment = 'elsewhere'",
     "UPDATE experiments SET fingerprint = 'x'",
 ]
-
-
-@pytest.fixture(scope="module")
-def clean_store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("fuzz") / "clean.sqlite"
-    with Store(path) as s:
-        run_sweep(make_spec(), s, workers=1)
-    return path
 
 
 @st.composite
