@@ -183,23 +183,23 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype, count, header).reshape(shape)
 
 
-def _find(directory: Path, stem: str) -> Path:
+def _find(directory: Path, stem: str, name: str = "idx") -> Path:
     for candidate in (directory / stem, directory / f"{stem}.gz"):
         if candidate.is_file():
             return candidate
-    raise DataError(f"dataset 'idx': {directory} has no {stem} (or {stem}.gz)")
+    raise DataError(f"dataset {name!r}: {directory} has no {stem} (or {stem}.gz)")
 
 
 def _load_idx(path: Path, name: str = "idx") -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     if not path.is_dir():
         hint = " (install the Debian package dataset-fashion-mnist, or give its path)" if name != "idx" else ""
         raise DataError(f"dataset {name!r}: {path} is not a directory{hint}")
-    tr_x, tr_y, te_x, te_y = (_read_idx(_find(path, stem)) for stem in IDX_FILES)
+    tr_x, tr_y, te_x, te_y = (_read_idx(_find(path, stem, name)) for stem in IDX_FILES)
     for images, labels, which in ((tr_x, tr_y, "train"), (te_x, te_y, "t10k")):
         if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
-            raise DataError(f"dataset 'idx': {which} images {images.shape} and labels {labels.shape} do not match")
+            raise DataError(f"dataset {name!r}: {which} images {images.shape} and labels {labels.shape} do not match")
     if tr_x.shape[1:] != te_x.shape[1:]:
-        raise DataError(f"dataset 'idx': train images {tr_x.shape[1:]} and t10k images {te_x.shape[1:]} differ")
+        raise DataError(f"dataset {name!r}: train images {tr_x.shape[1:]} and t10k images {te_x.shape[1:]} differ")
     X = np.concatenate([tr_x, te_x]).reshape(tr_x.shape[0] + te_x.shape[0], -1)
     return X, np.concatenate([tr_y, te_y]), tuple(tr_x.shape[1:])
 
