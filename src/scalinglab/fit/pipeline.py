@@ -177,7 +177,6 @@ def across_laws(fit: FitResult, scores: dict[str, float], X: np.ndarray, Y: np.n
     """The other laws that fit about as well as the chosen ``fit``, each fitted with the same options, and the
     envelope of all their 95% prediction intervals at ``FORECAST_FACTOR`` times the largest fitted size of each
     column (None where no other law is near)."""
-
     from scalinglab.fit.diagnostics import FORECAST_FACTOR, NEAR_TOLERANCE, law_envelope, near_laws
     from scalinglab.fit.laws import get_law
     from scalinglab.fit.select import fit_with_holdout
@@ -186,11 +185,12 @@ def across_laws(fit: FitResult, scores: dict[str, float], X: np.ndarray, Y: np.n
     if not others:
         return {}, None
     alternatives = {n: fit_with_holdout(get_law(n), X, Y, holdout_largest, **kwargs) for n in others}
+    fits = {fit.form: fit, **alternatives}
     at = FORECAST_FACTOR * X[~held].max(axis=0, keepdims=True)
-    env = law_envelope({fit.form: fit, **alternatives}, scores, at)
+    env = law_envelope(fits, scores, at)
     lo, hi = fit.band(at, prediction=True)
     return alternatives, {
         "laws": env["laws"], "tolerance": NEAR_TOLERANCE, "at": dict(zip(x, at[0].tolist(), strict=True)),
         "prediction95": [float(env["lower"][0]), float(env["upper"][0])],
         "chosen_prediction95": [float(lo[0]), float(hi[0])],
-        "forecasts": {n: float(f.predict(at)[0]) for n, f in {fit.form: fit, **alternatives}.items()}}
+        "forecasts": {n: float(f.predict(at)[0]) for n, f in fits.items()}}
